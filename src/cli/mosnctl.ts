@@ -1,0 +1,109 @@
+#!/usr/bin/env node
+// mosnctl [--socket PATH | -c FILE] COMMAND [--json]
+// Talks to a running supervisor over its control socket.
+import path from 'node:path';
+import { controlRequest, CONTROL_COMMANDS, type ControlCommand } from '../common/control.js';
+import { errorMessage, isMosnError } from '../common/errors.js';
+import { loadConfig } from '../config/index.js';
+import { parseArgs, UsageError } from './args.js';
+
+const DEFAULT_SOCKET = '/run/mosn/mosn.sock';
+
+const USAGE = `usage: mosnctl [--socket PATH | -c FILE] COMMAND [--json]
+commands:
+  status               generations, workers, listeners, connections
+  stop                 graceful stop within the drain timeout
+  reload               re-read the config file and apply it (blocks until done)
+  upgrade [RELEASE]    hand the service over to a release directory (blocks)
+options:
+  --socket PATH        control socket (default ${DEFAULT_SOCKET}, or $MOSN_CONTROL_SOCKET)
+  -c, --config FILE    take the control socket from this config file
+  --json               print the raw JSON result
+`;
+
+interface StatusResult {
+  pid: number;
+  version: string;
+  node: string;
+  phase: string;
+  started_at: string;
+  config_file: string;
+  admin: { address: string; port: number } | null;
+  generation: number | null;
+  generations: { id: number; state: string; workers: { slot: number; pid: number; phase: string; connections: Record<string, number> }[] }[];
+  listeners: { name: string; protocol: string; address: string; port: number }[];
+  connections: Record<string, number>;
+}
+
+function formatStatus(s: StatusResult): string {
+  const up = Math.round((Date.now() - Date.parse(s.started_at)) / 1000);
+  const lines = [
+    `mosn-ts ${s.version} (node ${s.node})  pid ${s.pid}  phase ${s.phase}  up ${up}s`,
+    `config   ${s.config_file}`,
+    `admin    ${s.admin ? `${s.admin.address}:${s.admin.port}` : '-'}`,
+    `connections  active ${s.connections['active'] ?? 0}  idle ${s.connections['idle'] ?? 0}  in-request ${s.connections['in_request'] ?? 0}  tunnel ${s.connections['tunnel'] ?? 0}`,
+    'listeners',
+    ...s.listeners.map((l) => `  ${l.name.padEnd(16)} ${l.protocol.padEnd(5)} ${l.address}:${l.port}`),
+  ];
+  for (const g of s.generations) {
+    lines.push(`generation ${g.id} (${g.state})`);
+    for (const w of g.workers) {
+      lines.push(`  worker ${w.slot}  pid ${String(w.pid).padEnd(7)} ${w.phase.padEnd(9)} connections ${w.connections['active'] ?? 0}`);
+    }
+  }
+  return lines.join('\n') + '\n';
+}
+
+async function main(argv: string[]): Promise<number> {
+  const args = parseArgs(argv, new Set(['-c', '--config', '--socket', '-s']));
+  if (args.flags.has('-h') || args.flags.has('--help') || args.positional[0] === 'help') {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  const cmd = args.positional[0];
+  if (cmd === undefined) throw new UsageError('missing command');
+  if (!CONTROL_COMMANDS.includes(cmd as ControlCommand)) throw new UsageError(`unknown command "${cmd}"`);
+  const json = args.flags.has('--json');
+  let socket = args.flags.get('--socket') ?? args.flags.get('-s');
+  const configFlag = args.flags.get('-c') ?? args.flags.get('--config');
+  if (typeof configFlag === 'string') socket = (await loadConfig(path.resolve(configFlag))).control_socket;
+  const socketPath = typeof socket === 'string' ? socket : (process.env['MOSN_CONTROL_SOCKET'] ?? DEFAULT_SOCKET);
+  const reqArgs: Record<string, unknown> = {};
+  if (cmd === 'upgrade' && args.positional[1]) reqArgs['release'] = path.resolve(args.positional[1]);
+  const tty = process.stderr.isTTY && !json;
+  const reply = await controlRequest(
+    socketPath,
+    { id: 1, command: cmd as ControlCommand, args: reqArgs },
+    {
+      timeoutMs: cmd === 'status' || cmd === 'stop' ? 10_000 : undefined,
+      onProgress: (p) => {
+        if (tty) process.stderr.write(`\r\x1b[K${Object.entries(p).map(([k, v]) => `${k}=${typeof v === 'object' ? JSON.stringify(v) : String(v)}`).join(' ')}`);
+      },
+    },
+  );
+  if (tty) process.stderr.write('\r\x1b[K');
+  if (!reply.ok) {
+    if (json) process.stdout.write(JSON.stringify(reply, null, 2) + '\n');
+    process.stderr.write(`mosnctl ${cmd}: ${reply.error.message} [${reply.error.code}]\n`);
+    return 1;
+  }
+  if (json) process.stdout.write(JSON.stringify(reply.result, null, 2) + '\n');
+  else if (cmd === 'status') process.stdout.write(formatStatus(reply.result as StatusResult));
+  else process.stdout.write(`${cmd}: ok ${JSON.stringify(reply.result)}\n`);
+  return 0;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    if (err instanceof UsageError) {
+      process.stderr.write(`mosnctl: ${err.message}\n${USAGE}`);
+      process.exitCode = 2;
+      return;
+    }
+    process.stderr.write(`mosnctl: ${errorMessage(err)}${isMosnError(err) ? ` [${err.code}]` : ''}\n`);
+    process.exitCode = 1;
+  },
+);

@@ -1,0 +1,75 @@
+// The IPC protocol between supervisor and workers (and, later, between
+// supervisors of different releases). One typed, versioned file: every
+// message carries `v` (protocol version) and `t` (its type). Receivers
+// dispatch with an exhaustive switch; an unknown type or version gets an
+// explicit `unrecognized` reply, never silence.
+import type { Config } from '../config/types.js';
+
+export const IPC_VERSION = 1;
+
+export interface MetricSnapshot {
+  /** prom-client `getMetricsAsJSON()` output. */
+  readonly metrics: unknown[];
+}
+
+export interface ConnectionCounts {
+  readonly active: number;
+  readonly idle: number;
+  readonly in_request: number;
+  readonly tunnel: number;
+}
+
+export interface ListenerBinding {
+  readonly name: string;
+  /** The actual bound address (port 0 resolved). */
+  readonly address: string;
+  readonly port: number;
+}
+
+// ---- supervisor -> worker ------------------------------------------------
+export type SupervisorToWorker =
+  | { v: 1; t: 'init'; generation: number; workerId: number; config: Config; listeners: readonly ListenerBinding[] }
+  /** Carries a listening handle (bound, not yet listening) for `name`. */
+  | { v: 1; t: 'listener'; name: string }
+  | { v: 1; t: 'metrics_request'; id: number }
+  | { v: 1; t: 'status_request'; id: number }
+  /** Stop accepting on every listener; keep serving existing connections. */
+  | { v: 1; t: 'stop_accepting' }
+  /** Graceful stop: stop accepting, finish in-flight work, close, exit by deadline. */
+  | { v: 1; t: 'drain'; timeout_ms: number }
+  /** Fast stop. */
+  | { v: 1; t: 'shutdown' }
+  | { v: 1; t: 'log_reopen' }
+  | { v: 1; t: 'unrecognized'; of: string; reason: string };
+
+// ---- worker -> supervisor ------------------------------------------------
+export type WorkerToSupervisor =
+  | { v: 1; t: 'ready'; listeners: readonly string[] }
+  | { v: 1; t: 'phase'; phase: WorkerPhase }
+  | { v: 1; t: 'metrics'; id: number | null; snapshot: MetricSnapshot; connections: ConnectionCounts }
+  | { v: 1; t: 'status'; id: number; connections: ConnectionCounts }
+  | { v: 1; t: 'fatal'; code: string; message: string }
+  | { v: 1; t: 'unrecognized'; of: string; reason: string };
+
+export type WorkerPhase = 'starting' | 'ready' | 'serving' | 'draining' | 'stopped';
+
+export type IpcMessage = SupervisorToWorker | WorkerToSupervisor;
+
+/** Parses an incoming message: returns it typed, or the reason it is not ours. */
+export function checkMessage<M extends { v: number; t: string }>(raw: unknown): { ok: true; msg: M } | { ok: false; of: string; reason: string } {
+  if (typeof raw !== 'object' || raw === null) return { ok: false, of: typeof raw, reason: 'not an object' };
+  const r = raw as { v?: unknown; t?: unknown };
+  const of = typeof r.t === 'string' ? r.t : '?';
+  if (r.v !== IPC_VERSION) return { ok: false, of, reason: `unsupported protocol version ${String(r.v)} (this side speaks ${IPC_VERSION})` };
+  if (typeof r.t !== 'string') return { ok: false, of, reason: 'missing message type' };
+  return { ok: true, msg: raw as M };
+}
+
+export function unrecognized(of: string, reason: string): { v: 1; t: 'unrecognized'; of: string; reason: string } {
+  return { v: 1, t: 'unrecognized', of, reason };
+}
+
+/** For exhaustive switches: a compile error when a message type is unhandled. */
+export function assertNever(x: never, what: string): never {
+  throw new Error(`unhandled ${what}: ${JSON.stringify(x)}`);
+}

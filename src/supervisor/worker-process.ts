@@ -1,0 +1,146 @@
+// One worker process as the supervisor sees it: the child, its phase, its
+// request/reply bookkeeping over IPC.
+import { fork, type ChildProcess } from 'node:child_process';
+import { EventEmitter } from 'node:events';
+import { checkMessage, unrecognized, assertNever, type ConnectionCounts, type ListenerBinding, type SupervisorToWorker, type WorkerPhase, type WorkerToSupervisor } from '../common/ipc.js';
+import type { Logger } from '../common/log.js';
+import type { Config } from '../config/types.js';
+import type { BoundListener } from './listeners.js';
+
+export interface WorkerSpawnOptions {
+  readonly script: string;
+  readonly execPath: string;
+  readonly generation: number;
+  readonly slot: number;
+  readonly config: Config;
+  readonly listeners: readonly BoundListener[];
+  readonly log: Logger;
+}
+
+const EMPTY_COUNTS: ConnectionCounts = { active: 0, idle: 0, in_request: 0, tunnel: 0 };
+
+/**
+ * Events: 'ready', 'exit' (code, signal), 'metrics' (snapshot), 'phase'.
+ */
+export class WorkerProcess extends EventEmitter {
+  readonly child: ChildProcess;
+  readonly slot: number;
+  readonly generation: number;
+  readonly startedAt = Date.now();
+  phase: WorkerPhase | 'spawned' | 'exited' = 'spawned';
+  connections: ConnectionCounts = EMPTY_COUNTS;
+  /** Set when the supervisor asked it to leave (not a crash). */
+  stopping = false;
+  exited = false;
+  readonly #pending = new Map<number, (msg: WorkerToSupervisor) => void>();
+  #nextId = 1;
+  readonly #log: Logger;
+
+  constructor(o: WorkerSpawnOptions) {
+    super();
+    this.slot = o.slot;
+    this.generation = o.generation;
+    this.#log = o.log;
+    this.child = fork(o.script, [], {
+      execPath: o.execPath,
+      execArgv: [],
+      serialization: 'json',
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      env: { ...process.env, MOSN_ROLE: 'worker' },
+    });
+    this.child.on('message', (raw) => this.#onMessage(raw));
+    this.child.on('error', (err) => this.#log.error({ err, slot: this.slot }, 'worker process error'));
+    this.child.on('exit', (code, signal) => {
+      this.exited = true;
+      this.phase = 'exited';
+      for (const cb of this.#pending.values()) cb({ v: 1, t: 'status', id: -1, connections: EMPTY_COUNTS });
+      this.#pending.clear();
+      this.emit('exit', code, signal);
+    });
+    const bindings: ListenerBinding[] = o.listeners.map((l) => ({ name: l.name, address: l.address, port: l.port }));
+    this.send({ v: 1, t: 'init', generation: o.generation, workerId: o.slot, config: o.config, listeners: bindings });
+    for (const l of o.listeners) this.sendHandle({ v: 1, t: 'listener', name: l.name }, l.handle);
+  }
+
+  get pid(): number {
+    return this.child.pid ?? -1;
+  }
+
+  send(msg: SupervisorToWorker): void {
+    if (!this.child.connected) return;
+    this.child.send(msg, (err) => {
+      if (err && !this.exited) this.#log.debug({ err, slot: this.slot }, 'IPC send failed');
+    });
+  }
+
+  sendHandle(msg: SupervisorToWorker, handle: unknown): void {
+    if (!this.child.connected) return;
+    this.child.send(msg, handle as never, (err) => {
+      if (err && !this.exited) this.#log.error({ err, slot: this.slot }, 'could not send a listening handle');
+    });
+  }
+
+  /** Asks for a fresh metrics snapshot; resolves undefined on timeout/exit. */
+  request<T extends WorkerToSupervisor>(make: (id: number) => SupervisorToWorker, timeoutMs: number): Promise<T | undefined> {
+    if (this.exited || !this.child.connected) return Promise.resolve(undefined);
+    const id = this.#nextId++;
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.#pending.delete(id);
+        resolve(undefined);
+      }, timeoutMs);
+      this.#pending.set(id, (m) => {
+        clearTimeout(timer);
+        resolve(m.t === 'status' && m.id === -1 ? undefined : (m as T));
+      });
+      this.send(make(id));
+    });
+  }
+
+  kill(signal: NodeJS.Signals = 'SIGKILL'): void {
+    if (!this.exited) this.child.kill(signal);
+  }
+
+  #onMessage(raw: unknown): void {
+    const checked = checkMessage<WorkerToSupervisor>(raw);
+    if (!checked.ok) {
+      this.send(unrecognized(checked.of, checked.reason));
+      return;
+    }
+    const msg = checked.msg;
+    switch (msg.t) {
+      case 'ready':
+        this.emit('ready', msg.listeners);
+        return;
+      case 'phase':
+        this.phase = msg.phase;
+        this.emit('phase', msg.phase);
+        return;
+      case 'metrics':
+        this.connections = msg.connections;
+        this.emit('metrics', msg.snapshot.metrics);
+        if (msg.id !== null) this.#resolve(msg.id, msg);
+        return;
+      case 'status':
+        this.connections = msg.connections;
+        this.#resolve(msg.id, msg);
+        return;
+      case 'fatal':
+        this.#log.error({ slot: this.slot, code: msg.code }, `worker fatal: ${msg.message}`);
+        return;
+      case 'unrecognized':
+        this.#log.warn({ slot: this.slot, of: msg.of, reason: msg.reason }, 'worker did not recognise a message');
+        return;
+      default:
+        assertNever(msg, 'worker message');
+    }
+  }
+
+  #resolve(id: number, msg: WorkerToSupervisor): void {
+    const cb = this.#pending.get(id);
+    if (cb) {
+      this.#pending.delete(id);
+      cb(msg);
+    }
+  }
+}

@@ -1,0 +1,141 @@
+// One proxied HTTP exchange: the request streams to an upstream pool
+// (undici), the response streams back, both with backpressure and never
+// buffered whole. Failures before the response starts become 502/503/504
+// with a stable code; after it started, the client connection is cut so the
+// truncation is visible.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Dispatcher } from 'undici';
+import type { ErrorCode } from '../../common/errors.js';
+import type { Endpoint } from '../upstream/cluster.js';
+import { rawHeadersToStrings, stripHopByHop } from './headers.js';
+
+export interface ExchangeOutcome {
+  status: number;
+  error: ErrorCode | undefined;
+  bytesOut: number;
+}
+
+class ProxyTimeout extends Error {
+  readonly code = 'MOSN_ROUTE_TIMEOUT';
+}
+class DownstreamGone extends Error {
+  readonly code = 'MOSN_DOWNSTREAM_GONE';
+}
+
+export function classifyUpstreamError(err: unknown): { status: number; code: ErrorCode; connect: boolean } {
+  const code = (err as { code?: string } | null)?.code;
+  switch (code) {
+    case 'MOSN_ROUTE_TIMEOUT':
+      return { status: 504, code: 'MOSN_ERR_UPSTREAM_REQUEST_TIMEOUT', connect: false };
+    case 'UND_ERR_CONNECT_TIMEOUT':
+    case 'ETIMEDOUT':
+      return { status: 504, code: 'MOSN_ERR_UPSTREAM_CONNECT_TIMEOUT', connect: true };
+    case 'ECONNREFUSED':
+    case 'EHOSTUNREACH':
+    case 'ENETUNREACH':
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+    case 'EADDRNOTAVAIL':
+      return { status: 502, code: 'MOSN_ERR_UPSTREAM_CONNECT', connect: true };
+    case 'UND_ERR_HEADERS_TIMEOUT':
+      return { status: 504, code: 'MOSN_ERR_UPSTREAM_HEADERS_TIMEOUT', connect: false };
+    case 'MOSN_DOWNSTREAM_GONE':
+      return { status: 499, code: 'MOSN_ERR_DOWNSTREAM_RESET', connect: false };
+    default:
+      if (typeof code === 'string' && (code.startsWith('HPE_') || code === 'UND_ERR_INFO' || code === 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH')) {
+        return { status: 502, code: 'MOSN_ERR_UPSTREAM_PROTOCOL', connect: false };
+      }
+      return { status: 502, code: 'MOSN_ERR_UPSTREAM_RESET', connect: false };
+  }
+}
+
+/** Legacy undici handler API: raw header buffers, cheapest path in undici 7. */
+export class ProxyExchange implements Dispatcher.DispatchHandler {
+  #abort: ((err?: Error) => void) | undefined;
+  #resume: (() => void) | undefined;
+  #timer: NodeJS.Timeout | undefined;
+  #settled = false;
+  #bytesOut = 0;
+
+  constructor(
+    private readonly req: IncomingMessage,
+    private readonly res: ServerResponse,
+    private readonly endpoint: Endpoint,
+    timeoutMs: number,
+    private readonly onLocalError: (status: number, code: ErrorCode, connect: boolean) => void,
+    private readonly onDone: (o: ExchangeOutcome) => void,
+  ) {
+    endpoint.active++;
+    if (timeoutMs > 0) this.#timer = setTimeout(() => this.#cancel(new ProxyTimeout('route timeout')), timeoutMs);
+    res.on('drain', () => this.#resume?.());
+    res.on('close', () => {
+      if (!res.writableFinished) this.#cancel(new DownstreamGone('downstream closed'));
+    });
+  }
+
+  start(path: string, headers: string[]): void {
+    const req = this.req;
+    const hasBody = req.headers['transfer-encoding'] !== undefined || (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0');
+    this.endpoint.pool.dispatch(
+      { origin: undefined, path, method: req.method as Dispatcher.HttpMethod, headers, body: hasBody ? req : null, idempotent: false },
+      this,
+    );
+  }
+
+  #cancel(err: Error): void {
+    if (this.#settled) return;
+    if (this.#abort) this.#abort(err);
+    else this.onError(err);
+  }
+
+  onConnect(abort: (err?: Error) => void): void {
+    this.#abort = abort;
+  }
+
+  onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void, statusText: string): boolean {
+    if (statusCode < 200) return true; // 1xx interim responses are not forwarded
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#resume = resume;
+    const res = this.res;
+    if (res.destroyed) return false;
+    res.writeHead(statusCode, statusText, stripHopByHop(rawHeadersToStrings(rawHeaders)));
+    return true;
+  }
+
+  onData(chunk: Buffer): boolean {
+    this.#bytesOut += chunk.length;
+    return this.res.write(chunk);
+  }
+
+  onComplete(_trailers: string[] | null): void {
+    if (this.#settled) return;
+    this.#settle();
+    this.res.end();
+    this.onDone({ status: this.res.statusCode, error: undefined, bytesOut: this.#bytesOut });
+  }
+
+  onError(err: Error): void {
+    if (this.#settled) return;
+    this.#settle();
+    const c = classifyUpstreamError(err);
+    if (c.code === 'MOSN_ERR_DOWNSTREAM_RESET') {
+      this.onDone({ status: this.res.headersSent ? this.res.statusCode : 499, error: c.code, bytesOut: this.#bytesOut });
+      return;
+    }
+    if (!this.res.headersSent) {
+      this.onLocalError(c.status, c.code, c.connect);
+      this.onDone({ status: c.status, error: c.code, bytesOut: this.#bytesOut });
+    } else {
+      // The response already started: cut the client connection so the
+      // truncation cannot pass for a complete response.
+      this.res.destroy();
+      this.onDone({ status: this.res.statusCode, error: c.code, bytesOut: this.#bytesOut });
+    }
+  }
+
+  #settle(): void {
+    this.#settled = true;
+    this.endpoint.active--;
+    if (this.#timer) clearTimeout(this.#timer);
+  }
+}

@@ -1,0 +1,190 @@
+// Worker process entry: receives its config and listening handles from the
+// supervisor over IPC, accepts and proxies, reports metrics, drains on
+// request. Lifecycle phases: starting -> ready -> serving -> draining ->
+// stopped, logged on every transition and reported to the supervisor.
+import net from 'node:net';
+import { checkMessage, assertNever, unrecognized, type SupervisorToWorker, type WorkerToSupervisor, type WorkerPhase } from '../common/ipc.js';
+import { createLogger, PhaseTracker, type Logger } from '../common/log.js';
+import { WorkerMetrics } from '../common/metrics.js';
+import type { Config, Listener } from '../config/types.js';
+import { AccessLog } from './access-log.js';
+import type { WorkerContext } from './context.js';
+import { HttpListener } from './http/listener.js';
+import { TcpListener } from './l4/tcp-listener.js';
+import { ConnectionRegistry } from './registry.js';
+import { ClusterManager } from './upstream/cluster.js';
+
+function send(msg: WorkerToSupervisor): void {
+  if (process.connected) process.send!(msg);
+}
+
+interface ActiveListener {
+  readonly config: Listener;
+  readonly server: net.Server;
+  readonly accept: (socket: net.Socket) => void;
+}
+
+class Worker {
+  readonly log: Logger;
+  readonly phase: PhaseTracker<WorkerPhase>;
+  readonly ctx: WorkerContext;
+  readonly #config: Config;
+  readonly #listeners = new Map<string, ActiveListener>();
+  readonly #expected: Set<string>;
+  #drainTimer: NodeJS.Timeout | undefined;
+  #metricsTimer: NodeJS.Timeout;
+
+  constructor(msg: Extract<SupervisorToWorker, { t: 'init' }>) {
+    this.#config = msg.config;
+    const bindings = { generation: msg.generation, worker: msg.workerId };
+    this.log = createLogger('worker', bindings, msg.config.log.level);
+    this.phase = new PhaseTracker<WorkerPhase>('worker', 'starting', this.log, (phase) => send({ v: 1, t: 'phase', phase }));
+    const access = new AccessLog(msg.config.log.access_log, { pid: process.pid, ...bindings });
+    this.ctx = {
+      log: this.log,
+      access,
+      metrics: new WorkerMetrics(),
+      registry: new ConnectionRegistry(),
+      clusters: new ClusterManager(msg.config.clusters),
+      draining: false,
+    };
+    this.#expected = new Set(msg.listeners.map((l) => l.name));
+    // Periodic snapshots keep the supervisor's copy fresh, so a crash loses
+    // at most one interval of counts.
+    this.#metricsTimer = setInterval(() => this.sendMetrics(null), 5000);
+    this.#metricsTimer.unref();
+  }
+
+  addListener(name: string, handle: unknown): void {
+    const cfg = this.#config.listeners.find((l) => l.name === name);
+    if (!cfg || !handle) {
+      this.log.error({ listener: name }, 'received a listening handle for an unknown listener');
+      return;
+    }
+    const proto = cfg.protocol === 'http' ? new HttpListener(cfg, this.ctx) : new TcpListener(cfg, this.ctx);
+    const server = net.createServer({ pauseOnConnect: true, allowHalfOpen: true, noDelay: true });
+    const accept = (socket: net.Socket): void => proto.accept(socket);
+    server.on('connection', accept);
+    server.on('error', (err) => this.log.error({ err, listener: name }, 'listener error'));
+    server.listen(handle as net.Server, () => {
+      this.#listeners.set(name, { config: cfg, server, accept });
+      this.#expected.delete(name);
+      if (this.#expected.size === 0 && this.phase.phase === 'starting') {
+        this.phase.to('ready');
+        send({ v: 1, t: 'ready', listeners: [...this.#listeners.keys()] });
+        this.phase.to('serving');
+      }
+    });
+  }
+
+  sendMetrics(id: number | null): void {
+    void this.ctx.metrics.registry.getMetricsAsJSON().then((metrics) => {
+      send({ v: 1, t: 'metrics', id, snapshot: { metrics }, connections: this.ctx.registry.counts() });
+    });
+  }
+
+  stopAccepting(): void {
+    for (const l of this.#listeners.values()) l.server.close();
+    this.#listeners.clear();
+  }
+
+  /** Graceful stop: finish in-flight work, close at message boundaries, exit. */
+  drain(timeoutMs: number): void {
+    if (this.phase.phase === 'draining' || this.phase.phase === 'stopped') return;
+    this.phase.to('draining', { connections: this.ctx.registry.size, timeout_ms: timeoutMs });
+    this.ctx.draining = true;
+    this.stopAccepting();
+    for (const c of this.ctx.registry.values()) c.closeGracefully();
+    this.#drainTimer = setTimeout(() => {
+      const left = this.ctx.registry.size;
+      this.log.warn({ connections: left }, 'drain timeout: closing what remains');
+      for (const c of [...this.ctx.registry.values()]) c.destroy();
+      this.exit();
+    }, timeoutMs);
+    void this.ctx.registry.whenEmpty().then(() => this.exit());
+  }
+
+  shutdown(): void {
+    this.stopAccepting();
+    for (const c of [...this.ctx.registry.values()]) c.destroy();
+    this.exit();
+  }
+
+  exit(): void {
+    if (this.phase.phase === 'stopped') return;
+    if (this.#drainTimer) clearTimeout(this.#drainTimer);
+    clearInterval(this.#metricsTimer);
+    this.ctx.clusters.destroy();
+    // Last snapshot so the supervisor keeps every count this worker made.
+    void this.ctx.metrics.registry.getMetricsAsJSON().then((metrics) => {
+      send({ v: 1, t: 'metrics', id: null, snapshot: { metrics }, connections: this.ctx.registry.counts() });
+      this.phase.to('stopped');
+      this.ctx.access.flush();
+      // Let the IPC queue flush before leaving.
+      process.disconnect?.();
+      setTimeout(() => process.exit(0), 50).unref();
+    });
+  }
+}
+
+let worker: Worker | undefined;
+const pendingHandles: { name: string; handle: unknown }[] = [];
+
+function onMessage(raw: unknown, handle: unknown): void {
+  const checked = checkMessage<SupervisorToWorker>(raw);
+  if (!checked.ok) {
+    send(unrecognized(checked.of, checked.reason));
+    return;
+  }
+  const msg = checked.msg;
+  switch (msg.t) {
+    case 'init':
+      worker = new Worker(msg);
+      for (const p of pendingHandles.splice(0)) worker.addListener(p.name, p.handle);
+      return;
+    case 'listener':
+      if (worker) worker.addListener(msg.name, handle);
+      else pendingHandles.push({ name: msg.name, handle });
+      return;
+    case 'metrics_request':
+      worker?.sendMetrics(msg.id);
+      return;
+    case 'status_request':
+      send({ v: 1, t: 'status', id: msg.id, connections: worker?.ctx.registry.counts() ?? { active: 0, idle: 0, in_request: 0, tunnel: 0 } });
+      return;
+    case 'stop_accepting':
+      worker?.stopAccepting();
+      return;
+    case 'drain':
+      if (worker) worker.drain(msg.timeout_ms);
+      else process.exit(0);
+      return;
+    case 'shutdown':
+      if (worker) worker.shutdown();
+      else process.exit(0);
+      return;
+    case 'log_reopen':
+      worker?.ctx.access.reopen();
+      return;
+    case 'unrecognized':
+      worker?.log.warn({ of: msg.of, reason: msg.reason }, 'supervisor did not recognise a message');
+      return;
+    default:
+      assertNever(msg, 'supervisor message');
+  }
+}
+
+process.on('message', onMessage);
+// The supervisor is gone (crash, SIGKILL): nobody can hand us work or take
+// our connections; finish what we hold and leave.
+process.on('disconnect', () => {
+  if (worker && worker.phase.phase !== 'stopped' && worker.phase.phase !== 'draining') worker.drain(5000);
+  else if (!worker) process.exit(0);
+});
+// Signals are the supervisor's business (KillMode=mixed sends SIGTERM to
+// the whole group): the supervisor tells us what to do over IPC.
+process.on('SIGTERM', () => undefined);
+process.on('SIGINT', () => undefined);
+process.on('SIGHUP', () => undefined);
+process.on('SIGUSR1', () => undefined);
+process.on('SIGUSR2', () => undefined);
