@@ -71,7 +71,10 @@ async function start(configFile: string): Promise<number> {
   };
   process.on('SIGTERM', () => stop(true, 'SIGTERM'));
   process.on('SIGINT', () => stop(false, 'SIGINT'));
-  process.on('SIGHUP', () => log.warn('SIGHUP: reload is not available in this release'));
+  process.on('SIGHUP', () => {
+    log.info('SIGHUP: reloading the config');
+    sup.reload('reload', {}, (p) => log.info({ progress: p }, 'reload progress')).catch(() => undefined); // outcome logged by reload()
+  });
   process.on('SIGUSR1', () => {
     log.info('SIGUSR1: reopening access logs');
     sup.reopenLogs();

@@ -26,6 +26,37 @@ export interface ListenerBinding {
   readonly port: number;
 }
 
+export type Direction = 'd2u' | 'u2d';
+
+/** An idle HTTP/1.1 keep-alive connection at a message boundary (one fd). */
+export interface HttpExport {
+  readonly kind: 'http';
+  readonly listener: string;
+  /** Generations this connection has been served by before. */
+  readonly migrations: number;
+}
+
+/**
+ * One half of an L4 session (TCP proxy or Upgrade tunnel): two messages,
+ * part 'down' (client socket, carries the session's data) then 'up'
+ * (upstream socket). Both go to the same importer.
+ */
+export interface L4Export {
+  readonly kind: 'tcp' | 'tunnel';
+  readonly listener: string;
+  /** Stable across chained migrations: "<first pid>:<id>". */
+  readonly session: string;
+  readonly part: 'down' | 'up';
+  /** base64 bytes read from one side and not yet written to the other. */
+  readonly carried?: { readonly d2u: string; readonly u2d: string };
+  /** The exporter still has writes in flight in that direction; a fence_release follows. */
+  readonly pending?: { readonly d2u: boolean; readonly u2d: boolean };
+  readonly upstream?: string;
+  readonly migrations: number;
+}
+
+export type ExportedConn = HttpExport | L4Export;
+
 // ---- supervisor -> worker ------------------------------------------------
 export type SupervisorToWorker =
   | { v: 1; t: 'init'; generation: number; workerId: number; config: Config; listeners: readonly ListenerBinding[] }
@@ -40,6 +71,15 @@ export type SupervisorToWorker =
   /** Fast stop. */
   | { v: 1; t: 'shutdown' }
   | { v: 1; t: 'log_reopen' }
+  /**
+   * Leave the serving set: stop accepting, move every connection that can
+   * move (to the listeners named, same protocol) out through the supervisor,
+   * drain the rest politely, exit when empty or at the deadline.
+   */
+  | { v: 1; t: 'export'; listeners: readonly string[]; drain_timeout_ms: number; migrate: boolean }
+  /** Carries a connection's fd; `fenced` directions must not be written until released. */
+  | { v: 1; t: 'conn_import'; conn: ExportedConn; fenced?: { d2u: boolean; u2d: boolean } }
+  | { v: 1; t: 'fence_release'; session: string; dir: Direction }
   | { v: 1; t: 'unrecognized'; of: string; reason: string };
 
 // ---- worker -> supervisor ------------------------------------------------
@@ -49,9 +89,15 @@ export type WorkerToSupervisor =
   | { v: 1; t: 'metrics'; id: number | null; snapshot: MetricSnapshot; connections: ConnectionCounts }
   | { v: 1; t: 'status'; id: number; connections: ConnectionCounts }
   | { v: 1; t: 'fatal'; code: string; message: string }
+  /** Carries a connection's fd (see ExportedConn). */
+  | { v: 1; t: 'conn_export'; conn: ExportedConn }
+  /** The exporter's writes in `dir` are done and its copy of that socket closed. */
+  | { v: 1; t: 'fence_release'; session: string; dir: Direction }
+  /** First export sweep finished: what moved, what stays to drain here. */
+  | { v: 1; t: 'export_done'; migrated: number; remaining: number }
   | { v: 1; t: 'unrecognized'; of: string; reason: string };
 
-export type WorkerPhase = 'starting' | 'ready' | 'serving' | 'draining' | 'stopped';
+export type WorkerPhase = 'starting' | 'ready' | 'serving' | 'exporting' | 'draining' | 'stopped';
 
 export type IpcMessage = SupervisorToWorker | WorkerToSupervisor;
 

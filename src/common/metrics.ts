@@ -63,6 +63,24 @@ export class WorkerMetrics {
     labelNames: ['listener', 'outcome'] as const,
     registers: [this.registry],
   });
+  readonly connectionsDrained = new Counter({
+    name: 'mosn_connections_drained_total',
+    help: 'Connections that finished in a leaving (old-generation) worker instead of moving, by kind.',
+    labelNames: ['kind'] as const,
+    registers: [this.registry],
+  });
+  readonly connectionsForceClosed = new Counter({
+    name: 'mosn_connections_force_closed_total',
+    help: 'Connections closed by a leaving worker at drain_timeout, by kind.',
+    labelNames: ['kind'] as const,
+    registers: [this.registry],
+  });
+  readonly connectionsImported = new Counter({
+    name: 'mosn_connections_imported_total',
+    help: 'Connections a worker took over from an older generation, by kind.',
+    labelNames: ['kind'] as const,
+    registers: [this.registry],
+  });
   readonly tcpDuration = new Histogram({
     name: 'mosn_tcp_session_duration_seconds',
     help: 'Duration of L4 sessions, by listener.',
@@ -88,6 +106,30 @@ export class SupervisorMetrics {
   readonly workerRestarts = new Counter({
     name: 'mosn_worker_restarts_total',
     help: 'Workers restarted after an unexpected exit.',
+    registers: [this.registry],
+  });
+  readonly migrated = new Counter({
+    name: 'mosn_connections_migrated_total',
+    help: 'Live connections relayed from an old-generation worker to a new one, by kind.',
+    labelNames: ['kind'] as const,
+    registers: [this.registry],
+  });
+  readonly reloads = new Counter({
+    name: 'mosn_reloads_total',
+    help: 'Reloads and upgrades by kind (reload, upgrade) and result (success, failure).',
+    labelNames: ['kind', 'result'] as const,
+    registers: [this.registry],
+  });
+  readonly reloadDuration = new Histogram({
+    name: 'mosn_reload_duration_seconds',
+    help: 'Time from a reload/upgrade request to the old generation having handed over, by kind.',
+    labelNames: ['kind'] as const,
+    buckets: [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60],
+    registers: [this.registry],
+  });
+  readonly generationsDraining = new Gauge({
+    name: 'mosn_generations_draining',
+    help: 'Old generations still draining.',
     registers: [this.registry],
   });
   readonly phase = new Gauge({

@@ -110,3 +110,102 @@ function errnoName(code: number): string {
 export function activateHttpServer(server: http.Server): void {
   server.emit('listening');
 }
+
+// ---- connection migration -------------------------------------------------
+// What it takes to move a live socket to another process: stop libuv reading
+// (in every process that holds it before sending it on), take the bytes read
+// into JS but not yet consumed, detach an HTTP socket from its parser at a
+// message boundary, and wrap a received raw handle without starting to read.
+
+interface InternalSocket {
+  _handle: (TcpHandle & { reading?: boolean }) | null;
+  _read: (n: number) => void;
+  _readableState: { ended: boolean };
+  parser?: unknown;
+  _httpMessage?: unknown;
+}
+
+function internal(s: net.Socket): InternalSocket {
+  return s as unknown as InternalSocket;
+}
+
+/** The raw libuv handle under a socket (what travels over IPC). */
+export function rawHandle(s: net.Socket): object | null {
+  return internal(s)._handle;
+}
+
+/**
+ * Stops reading for good in this process: libuv stops, and nothing (a
+ * later read() or resume()) can restart it.
+ */
+export function stopReading(s: net.Socket): void {
+  const i = internal(s);
+  i._read = () => undefined;
+  if (i._handle) {
+    i._handle.reading = false;
+    i._handle.readStop?.();
+  }
+}
+
+/** True once EOF from the peer has been read (even if 'end' is not yet emitted). */
+export function readEofSeen(s: net.Socket): boolean {
+  return internal(s)._readableState.ended;
+}
+
+/**
+ * Bytes already read into JS but not yet consumed (a paused socket's
+ * buffer). Call after stopReading and after removing 'data' listeners.
+ */
+export function takeBuffered(s: net.Socket): Buffer {
+  const chunks: Buffer[] = [];
+  for (let c = s.read() as Buffer | string | null; c !== null; c = s.read() as Buffer | string | null) {
+    chunks.push(typeof c === 'string' ? Buffer.from(c) : c);
+  }
+  return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
+}
+
+/** Wraps a raw TCP handle received over IPC without starting to read. */
+export function socketFromHandle(handle: unknown): net.Socket {
+  return new net.Socket({ handle, readable: true, writable: true, allowHalfOpen: true, pauseOnCreate: true } as unknown as net.SocketConstructorOpts);
+}
+
+type ConnectionsList = { idle(): unknown[] };
+
+/** Parsers of `server` with no message started (the migratable ones). */
+export function idleHttpParsers(server: http.Server): Set<unknown> {
+  const sym = connectionsSymbol(server);
+  const list = sym ? (server as unknown as Record<symbol, ConnectionsList | undefined>)[sym] : undefined;
+  return new Set(list ? list.idle() : []);
+}
+
+/**
+ * True when `s` sits at an HTTP message boundary: its parser has no message
+ * started, no response is being written, nothing is queued to write.
+ */
+export function httpAtBoundary(s: net.Socket, idleParsers: Set<unknown>): boolean {
+  const i = internal(s);
+  return !s.destroyed && i._handle !== null && i.parser !== undefined && i.parser !== null && idleParsers.has(i.parser) && !i._httpMessage && s.writableLength === 0;
+}
+
+const HTTP_SOCKET_EVENTS = ['data', 'end', 'close', 'drain', 'error', 'timeout', 'resume', 'pause'] as const;
+
+/**
+ * Detaches a socket from Node's HTTP server at a message boundary: stop
+ * reading, free the parser (unconsume), remove the server's listeners and
+ * its method overrides. The socket is then a plain net.Socket whose handle
+ * can be sent away.
+ */
+export function detachHttpSocket(s: net.Socket): void {
+  stopReading(s);
+  const i = internal(s);
+  const { freeParser } = require('_http_common') as { freeParser: (p: unknown, req: unknown, sock: unknown) => void };
+  if (i.parser) freeParser(i.parser, null, s);
+  for (const ev of HTTP_SOCKET_EVENTS) s.removeAllListeners(ev);
+  const own = s as unknown as Record<string, unknown>;
+  delete own['on'];
+  delete own['addListener'];
+  delete own['prependListener'];
+  delete own['setEncoding'];
+  s.setTimeout(0);
+  s.on('error', () => undefined);
+}

@@ -9,7 +9,7 @@ import { isMosnError, type ErrorCode } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
 
 export interface ControlContext {
-  progress(p: Record<string, unknown>): void;
+  readonly progress: (p: Record<string, unknown>) => void;
 }
 
 export type ControlHandler = (req: ControlRequest, ctx: ControlContext) => Promise<unknown>;

@@ -3,15 +3,17 @@
 // aggregation. It never touches request bytes.
 import type net from 'node:net';
 import type http from 'node:http';
-import { fileURLToPath } from 'node:url';
-import { MosnError, errorMessage } from '../common/errors.js';
+import { ConfigError, MosnError, errorMessage, isMosnError } from '../common/errors.js';
 import type { ControlRequest } from '../common/control.js';
-import type { ConnectionCounts } from '../common/ipc.js';
+import type { ConnectionCounts, Direction, ExportedConn } from '../common/ipc.js';
 import { PhaseTracker, type Logger } from '../common/log.js';
 import { SupervisorMetrics } from '../common/metrics.js';
 import { detectInternals } from '../common/node-internals.js';
 import { VERSION } from '../common/version.js';
+import { loadConfig } from '../config/index.js';
 import type { Config } from '../config/types.js';
+import { ConnectionRelay } from '../upgrade/relay.js';
+import { resolveRelease, type Release } from '../upgrade/release.js';
 import { startAdmin } from './admin.js';
 import { startControlServer, type ControlContext } from './control-server.js';
 import { bindAll, type BoundListener } from './listeners.js';
@@ -19,8 +21,31 @@ import { acquireInstanceLock } from './lock.js';
 import { MetricsAggregator } from './metrics-agg.js';
 import { WorkerProcess } from './worker-process.js';
 
-export type SupervisorPhase = 'starting' | 'binding' | 'spawning' | 'running' | 'stopping' | 'stopped';
-const PHASES: readonly SupervisorPhase[] = ['starting', 'binding', 'spawning', 'running', 'stopping', 'stopped'];
+export type SupervisorPhase = 'starting' | 'binding' | 'spawning' | 'running' | 'reloading' | 'stopping' | 'stopped';
+const PHASES: readonly SupervisorPhase[] = ['starting', 'binding', 'spawning', 'running', 'reloading', 'stopping', 'stopped'];
+
+export type ReloadKind = 'reload' | 'upgrade';
+export type Progress = (p: Record<string, unknown>) => void;
+
+export interface ReloadResult {
+  readonly kind: ReloadKind;
+  readonly ok: boolean;
+  readonly at: string;
+  readonly duration_ms: number;
+  readonly generation?: number;
+  readonly previous_generation?: number;
+  readonly release?: string;
+  readonly version?: string;
+  /** Connections moved to the new generation during the first sweep. */
+  readonly migrated?: number;
+  /** Connections the old generation still held after its first sweep. */
+  readonly remaining?: number;
+  readonly old_generation_exited?: boolean;
+  readonly error?: { code: string; message: string };
+}
+
+/** How long a reload waits for the old generation to exit before it reports (it keeps draining after). */
+const SETTLE_MS = 2000;
 
 export type GenerationState = 'starting' | 'current' | 'draining' | 'gone';
 
@@ -31,7 +56,7 @@ export class Generation {
     readonly id: number,
     readonly config: Config,
     readonly listeners: readonly BoundListener[],
-    readonly release: { script: string; execPath: string },
+    readonly release: Release,
   ) {}
 
   live(): WorkerProcess[] {
@@ -54,8 +79,14 @@ export class Supervisor {
   readonly aggregator = new MetricsAggregator(this.metrics);
   config: Config;
   current: Generation | undefined;
+  /** A generation being started by a reload (not serving yet). */
+  starting: Generation | undefined;
   readonly draining: Generation[] = [];
-  readonly listeners = new Map<string, BoundListener>();
+  listeners = new Map<string, BoundListener>();
+  lastReload: ReloadResult | undefined;
+  readonly migratedTotal = { http: 0, tcp: 0, tunnel: 0 };
+  readonly relay: ConnectionRelay;
+  #reloading: ReloadKind | undefined;
   readonly startedAt = new Date();
   #generationCounter = 0;
   #releaseLock: (() => Promise<void>) | undefined;
@@ -77,6 +108,14 @@ export class Supervisor {
     this.phase = new PhaseTracker<SupervisorPhase>('supervisor', 'starting', log, (p) => {
       for (const ph of PHASES) this.metrics.phase.labels(ph).set(ph === p ? 1 : 0);
     });
+    this.relay = new ConnectionRelay(
+      () => (this.current ? this.current.live().filter((w) => w.phase === 'serving') : []),
+      log,
+      (kind) => {
+        this.migratedTotal[kind]++;
+        this.metrics.migrated.labels(kind).inc();
+      },
+    );
   }
 
   async start(): Promise<void> {
@@ -106,7 +145,7 @@ export class Supervisor {
       this.#admin_address = { address: a.address, port: a.port };
       this.log.info({ admin: `${a.address}:${a.port}`, control_socket: this.config.control_socket }, 'admin and control endpoints up');
       this.phase.to('spawning');
-      const gen = this.#newGeneration(this.config, [...this.listeners.values()]);
+      const gen = this.#newGeneration(this.config, [...this.listeners.values()], resolveRelease());
       await this.#waitReady(gen, this.config.upgrade.ready_timeout);
       gen.state = 'current';
       this.current = gen;
@@ -119,20 +158,16 @@ export class Supervisor {
     }
   }
 
-  #release(): { script: string; execPath: string } {
-    return { script: fileURLToPath(new URL('../worker/main.js', import.meta.url)), execPath: process.execPath };
-  }
-
-  #newGeneration(config: Config, listeners: readonly BoundListener[]): Generation {
-    const gen = new Generation(++this.#generationCounter, config, listeners, this.#release());
+  #newGeneration(config: Config, listeners: readonly BoundListener[], release: Release): Generation {
+    const gen = new Generation(++this.#generationCounter, config, listeners, release);
     for (let slot = 0; slot < config.workers; slot++) this.#spawn(gen, slot);
     return gen;
   }
 
   #spawn(gen: Generation, slot: number): WorkerProcess {
     const w = new WorkerProcess({
-      script: gen.release.script,
-      execPath: gen.release.execPath,
+      script: gen.release.workerScript,
+      execPath: gen.release.node,
       generation: gen.id,
       slot,
       config: gen.config,
@@ -141,12 +176,14 @@ export class Supervisor {
     });
     gen.workers[slot] = w;
     w.on('metrics', (m: unknown[]) => this.aggregator.update(w.pid, m));
+    w.on('conn_export', (conn: ExportedConn, handle: unknown) => this.relay.onExport(conn, handle));
+    w.on('fence_release', (session: string, dir: Direction) => this.relay.onFenceRelease(session, dir));
     w.on('exit', (code: number | null, signal: string | null) => this.#onWorkerExit(gen, w, code, signal));
     this.log.info({ generation: gen.id, slot, worker_pid: w.pid }, 'worker spawned');
     return w;
   }
 
-  #waitReady(gen: Generation, timeoutMs: number): Promise<void> {
+  #waitReady(gen: Generation, timeoutMs: number, progress?: (ready: number) => void): Promise<void> {
     return new Promise((resolve, reject) => {
       let pending = gen.workers.length;
       const timer = setTimeout(() => {
@@ -154,6 +191,7 @@ export class Supervisor {
       }, timeoutMs);
       for (const w of gen.workers) {
         w.once('ready', () => {
+          progress?.(gen.workers.length - pending + 1);
           if (--pending === 0) {
             clearTimeout(timer);
             resolve();
@@ -172,6 +210,13 @@ export class Supervisor {
   #onWorkerExit(gen: Generation, w: WorkerProcess, code: number | null, signal: string | null): void {
     void this.aggregator.retire(w.pid);
     this.#updateWorkerGauge();
+    if (gen.state === 'draining' && gen.live().length === 0) {
+      gen.state = 'gone';
+      this.draining.splice(this.draining.indexOf(gen), 1);
+      this.metrics.generationsDraining.set(this.draining.length);
+      this.log.info({ generation: gen.id }, 'old generation gone');
+      this.#updateWorkerGauge();
+    }
     const expected = w.stopping || this.phase.phase === 'stopping' || this.phase.phase === 'stopped' || gen.state !== 'current';
     if (expected) {
       this.log.info({ generation: gen.id, slot: w.slot, worker_pid: w.pid, code, signal }, 'worker exited');
@@ -194,7 +239,7 @@ export class Supervisor {
     this.metrics.workerRestarts.inc();
     const timer = setTimeout(() => {
       this.#restartTimers.delete(timer);
-      if (gen.state !== 'current' || this.phase.phase !== 'running') return;
+      if (gen.state !== 'current' || (this.phase.phase !== 'running' && this.phase.phase !== 'reloading')) return;
       this.#spawn(gen, w.slot);
       this.#updateWorkerGauge();
     }, delay);
@@ -212,13 +257,16 @@ export class Supervisor {
     return this.aggregator.render();
   }
 
+  #generations(): Generation[] {
+    return [...(this.starting ? [this.starting] : []), ...(this.current ? [this.current] : []), ...this.draining];
+  }
+
   #allWorkers(): WorkerProcess[] {
-    const gens = [...(this.current ? [this.current] : []), ...this.draining];
-    return gens.flatMap((g) => g.live());
+    return this.#generations().flatMap((g) => g.live());
   }
 
   async status(): Promise<unknown> {
-    const gens = [...(this.current ? [this.current] : []), ...this.draining];
+    const gens = this.#generations();
     await Promise.all(this.#allWorkers().map((w) => w.request((id) => ({ v: 1, t: 'status_request', id }), 500)));
     const total: { -readonly [K in keyof ConnectionCounts]: number } = { active: 0, idle: 0, in_request: 0, tunnel: 0 };
     for (const w of this.#allWorkers()) for (const k of Object.keys(total) as (keyof ConnectionCounts)[]) total[k] += w.connections[k];
@@ -235,14 +283,21 @@ export class Supervisor {
       generations: gens.map((g) => ({
         id: g.id,
         state: g.state,
-        workers: g.workers.map((w) => ({ slot: w.slot, pid: w.pid, phase: w.phase, connections: w.connections })),
+        release: g.release.dir,
+        version: g.release.version,
+        node: g.release.node,
+        workers: g.workers.filter((w) => !w.exited).map((w) => ({ slot: w.slot, pid: w.pid, phase: w.phase, connections: w.connections })),
       })),
+      migrated: this.migratedTotal,
+      draining_generations: this.draining.length,
+      reload_in_progress: this.#reloading ?? null,
+      last_reload: this.lastReload ?? null,
       listeners: [...this.listeners.values()].map((l) => ({ name: l.name, protocol: l.config.protocol, address: l.address, port: l.port })),
       connections: total,
     };
   }
 
-  async #onControl(req: ControlRequest, _ctx: ControlContext): Promise<unknown> {
+  async #onControl(req: ControlRequest, ctx: ControlContext): Promise<unknown> {
     switch (req.command) {
       case 'status':
         return this.status();
@@ -251,8 +306,152 @@ export class Supervisor {
         setImmediate(() => void this.stop(true));
         return { stopping: true, drain_timeout_ms: this.config.upgrade.drain_timeout };
       case 'reload':
-      case 'upgrade':
-        throw new MosnError('MOSN_ERR_RELOAD_FAILED', `${req.command} is not available in this release`);
+        return this.reload('reload', {}, ctx.progress);
+      case 'upgrade': {
+        const release = req.args?.['release'];
+        if (release !== undefined && typeof release !== 'string') throw new MosnError('MOSN_ERR_CONTROL_BAD_REQUEST', '"args.release" must be a path');
+        return this.reload('upgrade', { release }, ctx.progress);
+      }
+    }
+  }
+
+  /**
+   * Reload (re-read the config) or upgrade (also fork the workers from a
+   * release directory): validate -> bind -> start generation N+1 -> wait
+   * ready (else roll back) -> N stops accepting and hands its connections
+   * over -> N exits when it holds none (at the latest at drain_timeout).
+   */
+  async reload(kind: ReloadKind, opts: { release?: string | undefined }, progress: Progress = () => undefined): Promise<ReloadResult> {
+    if (this.phase.phase === 'stopping' || this.phase.phase === 'stopped') throw new MosnError('MOSN_ERR_SHUTTING_DOWN', `cannot ${kind}: the supervisor is stopping`);
+    if (this.#reloading) throw new MosnError('MOSN_ERR_IN_PROGRESS', `cannot ${kind}: a ${this.#reloading} is already in progress`);
+    if (this.phase.phase !== 'running') throw new MosnError('MOSN_ERR_IN_PROGRESS', `cannot ${kind}: the supervisor is ${this.phase.phase}`);
+    this.#reloading = kind;
+    const t0 = performance.now();
+    const at = new Date().toISOString();
+    this.phase.to('reloading', { kind });
+    try {
+      const r = await this.#doReload(kind, opts, progress, t0, at);
+      this.lastReload = r;
+      this.metrics.reloads.labels(kind, 'success').inc();
+      this.metrics.reloadDuration.labels(kind).observe(r.duration_ms / 1000);
+      this.log.info(r, `${kind} done`);
+      return r;
+    } catch (err) {
+      const e = isMosnError(err) ? err : new MosnError('MOSN_ERR_RELOAD_FAILED', errorMessage(err));
+      this.lastReload = { kind, ok: false, at, duration_ms: Math.round(performance.now() - t0), error: { code: e.code, message: e.message } };
+      this.metrics.reloads.labels(kind, 'failure').inc();
+      this.log.error({ code: e.code, kind }, `${kind} failed: ${e.message}`);
+      throw e;
+    } finally {
+      this.#reloading = undefined;
+      if ((this.phase.phase as SupervisorPhase) === 'reloading') this.phase.to('running');
+    }
+  }
+
+  async #doReload(kind: ReloadKind, opts: { release?: string | undefined }, progress: Progress, t0: number, at: string): Promise<ReloadResult> {
+    const from = this.current!;
+    progress({ phase: 'validate', kind });
+    const release = kind === 'upgrade' ? resolveRelease(opts.release, from.release.node === process.execPath ? process.execPath : from.release.node) : from.release;
+    let config: Config;
+    try {
+      config = await loadConfig(this.config.source);
+    } catch (err) {
+      if (err instanceof ConfigError) {
+        const e = new MosnError('MOSN_ERR_CONFIG_INVALID', `config is invalid; nothing changed:\n${err.message}`);
+        (e as MosnError & { details?: unknown }).details = { issues: err.issues };
+        throw e;
+      }
+      throw err;
+    }
+    if (config.control_socket !== this.config.control_socket) {
+      throw new MosnError('MOSN_ERR_RELOAD_FAILED', `control_socket changed (${this.config.control_socket} -> ${config.control_socket}): that needs a restart; nothing changed`);
+    }
+    if (config.admin.address.text !== this.config.admin.address.text) {
+      throw new MosnError('MOSN_ERR_RELOAD_FAILED', `admin.address changed (${this.config.admin.address.text} -> ${config.admin.address.text}): that needs a restart; nothing changed`);
+    }
+    progress({ phase: 'bind', listeners: config.listeners.length });
+    const bound = bindAll(config.listeners, this.listeners);
+    const fresh = bound.filter((b) => this.listeners.get(b.name)?.handle !== b.handle);
+    const gen = this.#newGeneration(config, bound, release);
+    this.starting = gen;
+    progress({ phase: 'start', generation: gen.id, workers: gen.workers.length, ready: 0 });
+    try {
+      await this.#waitReady(gen, config.upgrade.ready_timeout, (ready) => progress({ phase: 'start', generation: gen.id, workers: gen.workers.length, ready }));
+    } catch (err) {
+      this.starting = undefined;
+      gen.state = 'gone';
+      for (const w of gen.workers) {
+        w.stopping = true;
+        w.kill('SIGKILL');
+      }
+      for (const b of fresh) b.handle.close();
+      throw new MosnError('MOSN_ERR_RELOAD_FAILED', `rolled back, generation ${from.id} keeps serving: ${errorMessage(err)}`);
+    }
+    // Switch: N+1 serves, N leaves.
+    this.starting = undefined;
+    const oldListeners = this.listeners;
+    this.listeners = new Map(bound.map((b) => [b.name, b]));
+    this.config = config;
+    gen.state = 'current';
+    this.current = gen;
+    from.state = 'draining';
+    this.draining.push(from);
+    this.metrics.generation.set(gen.id);
+    this.metrics.generationsDraining.set(this.draining.length);
+    this.#updateWorkerGauge();
+    this.log.info({ generation: gen.id, previous: from.id, release: release.dir }, 'new generation serving; old one hands over');
+    // Connections may move to a listener of the same name and protocol.
+    const targets = config.listeners.filter((l) => from.config.listeners.some((o) => o.name === l.name && o.protocol === l.protocol)).map((l) => l.name);
+    const leaving = from.live();
+    const sweeps = leaving.map(
+      (w) =>
+        new Promise<{ migrated: number; remaining: number }>((resolve) => {
+          w.once('export_done', (migrated: number, remaining: number) => resolve({ migrated, remaining }));
+          w.once('exit', () => resolve({ migrated: 0, remaining: 0 }));
+        }),
+    );
+    for (const w of leaving) {
+      w.stopping = true;
+      w.send({ v: 1, t: 'export', listeners: targets, drain_timeout_ms: config.upgrade.drain_timeout, migrate: true });
+    }
+    progress({ phase: 'migrate', generation: gen.id, leaving: leaving.length });
+    const done = await Promise.all(sweeps);
+    // Every old worker has stopped accepting: listeners gone from the config close now.
+    for (const [name, l] of oldListeners) {
+      if (this.listeners.get(name)?.handle !== l.handle) {
+        l.handle.close();
+        this.log.info({ listener: name }, 'listener closed (removed from config or re-bound)');
+      }
+    }
+    this.#enforceDrainingCap();
+    const migrated = done.reduce((n, d) => n + d.migrated, 0);
+    const remaining = done.reduce((n, d) => n + d.remaining, 0);
+    progress({ phase: 'drain', generation: gen.id, migrated, remaining });
+    await waitExits(from.workers, SETTLE_MS);
+    return {
+      kind,
+      ok: true,
+      at,
+      duration_ms: Math.round(performance.now() - t0),
+      generation: gen.id,
+      previous_generation: from.id,
+      release: release.dir,
+      version: release.version,
+      migrated,
+      remaining,
+      old_generation_exited: from.live().length === 0,
+    };
+  }
+
+  /** Past `max_draining_generations`, the oldest draining generation is closed. */
+  #enforceDrainingCap(): void {
+    while (this.draining.length > this.config.upgrade.max_draining_generations) {
+      const oldest = this.draining[0]!;
+      this.log.warn({ generation: oldest.id, max: this.config.upgrade.max_draining_generations }, 'too many draining generations: closing the oldest');
+      for (const w of oldest.live()) w.send({ v: 1, t: 'shutdown' });
+      oldest.state = 'gone';
+      this.draining.shift();
+      this.metrics.generationsDraining.set(this.draining.length);
     }
   }
 

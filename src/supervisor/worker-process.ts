@@ -48,7 +48,7 @@ export class WorkerProcess extends EventEmitter {
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
       env: { ...process.env, MOSN_ROLE: 'worker' },
     });
-    this.child.on('message', (raw) => this.#onMessage(raw));
+    this.child.on('message', (raw, handle) => this.#onMessage(raw, handle));
     this.child.on('error', (err) => this.#log.error({ err, slot: this.slot }, 'worker process error'));
     this.child.on('exit', (code, signal) => {
       this.exited = true;
@@ -73,10 +73,14 @@ export class WorkerProcess extends EventEmitter {
     });
   }
 
-  sendHandle(msg: SupervisorToWorker, handle: unknown): void {
-    if (!this.child.connected) return;
+  sendHandle(msg: SupervisorToWorker, handle: unknown, cb?: (err: Error | null) => void): void {
+    if (!this.child.connected) {
+      cb?.(new Error('worker IPC channel closed'));
+      return;
+    }
     this.child.send(msg, handle as never, (err) => {
-      if (err && !this.exited) this.#log.error({ err, slot: this.slot }, 'could not send a listening handle');
+      if (err && !this.exited) this.#log.error({ err, slot: this.slot, t: msg.t }, 'could not send a handle');
+      cb?.(err);
     });
   }
 
@@ -101,7 +105,7 @@ export class WorkerProcess extends EventEmitter {
     if (!this.exited) this.child.kill(signal);
   }
 
-  #onMessage(raw: unknown): void {
+  #onMessage(raw: unknown, handle: unknown): void {
     const checked = checkMessage<WorkerToSupervisor>(raw);
     if (!checked.ok) {
       this.send(unrecognized(checked.of, checked.reason));
@@ -130,6 +134,15 @@ export class WorkerProcess extends EventEmitter {
         return;
       case 'unrecognized':
         this.#log.warn({ slot: this.slot, of: msg.of, reason: msg.reason }, 'worker did not recognise a message');
+        return;
+      case 'conn_export':
+        this.emit('conn_export', msg.conn, handle);
+        return;
+      case 'fence_release':
+        this.emit('fence_release', msg.session, msg.dir);
+        return;
+      case 'export_done':
+        this.emit('export_done', msg.migrated, msg.remaining);
         return;
       default:
         assertNever(msg, 'worker message');

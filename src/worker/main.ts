@@ -3,6 +3,7 @@
 // request. Lifecycle phases: starting -> ready -> serving -> draining ->
 // stopped, logged on every transition and reported to the supervisor.
 import net from 'node:net';
+import { detectInternals } from '../common/node-internals.js';
 import { checkMessage, assertNever, unrecognized, type SupervisorToWorker, type WorkerToSupervisor, type WorkerPhase } from '../common/ipc.js';
 import { createLogger, PhaseTracker, type Logger } from '../common/log.js';
 import { WorkerMetrics } from '../common/metrics.js';
@@ -11,12 +12,20 @@ import { AccessLog } from './access-log.js';
 import type { WorkerContext } from './context.js';
 import { HttpListener } from './http/listener.js';
 import { TcpListener } from './l4/tcp-listener.js';
+import { Migrator } from './migration.js';
 import { ConnectionRegistry } from './registry.js';
 import { ClusterManager } from './upstream/cluster.js';
 
-function send(msg: WorkerToSupervisor): void {
-  if (process.connected) process.send!(msg);
+function send(msg: WorkerToSupervisor, handle?: object, cb?: (err: Error | null) => void): void {
+  if (!process.connected) {
+    cb?.(new Error('IPC channel closed'));
+    return;
+  }
+  if (handle) process.send!(msg, handle as net.Socket, cb);
+  else process.send!(msg, undefined, undefined, cb);
 }
+
+const internals = detectInternals();
 
 interface ActiveListener {
   readonly config: Listener;
@@ -30,7 +39,10 @@ class Worker {
   readonly ctx: WorkerContext;
   readonly #config: Config;
   readonly #listeners = new Map<string, ActiveListener>();
+  /** Protocol handlers by listener name (kept after accepting stops: imports and drains use them). */
+  readonly #handlers = new Map<string, HttpListener | TcpListener>();
   readonly #expected: Set<string>;
+  readonly migrator: Migrator;
   #drainTimer: NodeJS.Timeout | undefined;
   #metricsTimer: NodeJS.Timeout;
 
@@ -49,6 +61,14 @@ class Worker {
       draining: false,
     };
     this.#expected = new Set(msg.listeners.map((l) => l.name));
+    this.migrator = new Migrator(this.ctx, send, {
+      http: (name) => {
+        const h = this.#handlers.get(name);
+        return h instanceof HttpListener ? h : undefined;
+      },
+      idleTimeout: (name) => this.#config.listeners.find((l) => l.name === name)?.timeouts.idle,
+    });
+    if (!internals.httpMigration) this.log.warn({ missing: internals.missing }, 'live migration unavailable on this Node.js: leaving workers will drain politely');
     // Periodic snapshots keep the supervisor's copy fresh, so a crash loses
     // at most one interval of counts.
     this.#metricsTimer = setInterval(() => this.sendMetrics(null), 5000);
@@ -62,6 +82,7 @@ class Worker {
       return;
     }
     const proto = cfg.protocol === 'http' ? new HttpListener(cfg, this.ctx) : new TcpListener(cfg, this.ctx);
+    this.#handlers.set(name, proto);
     const server = net.createServer({ pauseOnConnect: true, allowHalfOpen: true, noDelay: true });
     const accept = (socket: net.Socket): void => proto.accept(socket);
     server.on('connection', accept);
@@ -94,14 +115,53 @@ class Worker {
     this.phase.to('draining', { connections: this.ctx.registry.size, timeout_ms: timeoutMs });
     this.ctx.draining = true;
     this.stopAccepting();
-    for (const c of this.ctx.registry.values()) c.closeGracefully();
+    this.#countRemovals();
+    for (const c of [...this.ctx.registry.values()]) c.closeGracefully();
+    this.#exitWhenEmpty(timeoutMs);
+  }
+
+  /**
+   * Leaving the serving set for a newer generation: stop accepting, move
+   * what can move, drain the rest, exit when nothing is left.
+   */
+  startExport(msg: Extract<SupervisorToWorker, { t: 'export' }>): void {
+    if (this.phase.phase !== 'serving' && this.phase.phase !== 'ready' && this.phase.phase !== 'starting') return;
+    const before = this.ctx.registry.size;
+    this.phase.to('exporting', { connections: before, migrate: msg.migrate && internals.httpMigration });
+    this.stopAccepting();
+    this.#countRemovals();
+    this.migrator.begin(msg.listeners, msg.migrate && internals.httpMigration);
+    send({ v: 1, t: 'export_done', migrated: this.migrator.migrated, remaining: this.ctx.registry.size });
+    this.log.info({ migrated: this.migrator.migrated, remaining: this.ctx.registry.size }, 'first export sweep done');
+    this.#exitWhenEmpty(msg.drain_timeout_ms);
+  }
+
+  /** Counts how each connection leaves a leaving worker. */
+  #countRemovals(): void {
+    let forcing = false;
+    this.#forcing = () => (forcing = true);
+    this.ctx.registry.onRemove = (c, reason) => {
+      if (reason === 'exported') return;
+      if (forcing) this.ctx.metrics.connectionsForceClosed.labels(c.kind).inc();
+      else this.ctx.metrics.connectionsDrained.labels(c.kind).inc();
+    };
+  }
+
+  #forcing: () => void = () => undefined;
+
+  #exitWhenEmpty(timeoutMs: number): void {
+    if (this.#drainTimer) return;
     this.#drainTimer = setTimeout(() => {
       const left = this.ctx.registry.size;
       this.log.warn({ connections: left }, 'drain timeout: closing what remains');
+      this.#forcing();
       for (const c of [...this.ctx.registry.values()]) c.destroy();
-      this.exit();
+      void this.migrator.whenIdle().then(() => this.exit());
     }, timeoutMs);
-    void this.ctx.registry.whenEmpty().then(() => this.exit());
+    void this.ctx.registry
+      .whenEmpty()
+      .then(() => this.migrator.whenIdle())
+      .then(() => this.exit());
   }
 
   shutdown(): void {
@@ -166,6 +226,19 @@ function onMessage(raw: unknown, handle: unknown): void {
     case 'log_reopen':
       worker?.ctx.access.reopen();
       return;
+    case 'export':
+      if (worker) worker.startExport(msg);
+      else process.exit(0);
+      return;
+    case 'conn_import':
+      if (worker) {
+        worker.ctx.metrics.connectionsImported.labels(msg.conn.kind).inc();
+        worker.migrator.import(msg, handle);
+      } else (handle as { close?: () => void } | undefined)?.close?.();
+      return;
+    case 'fence_release':
+      worker?.migrator.releaseFence(msg.session, msg.dir);
+      return;
     case 'unrecognized':
       worker?.log.warn({ of: msg.of, reason: msg.reason }, 'supervisor did not recognise a message');
       return;
@@ -178,7 +251,7 @@ process.on('message', onMessage);
 // The supervisor is gone (crash, SIGKILL): nobody can hand us work or take
 // our connections; finish what we hold and leave.
 process.on('disconnect', () => {
-  if (worker && worker.phase.phase !== 'stopped' && worker.phase.phase !== 'draining') worker.drain(5000);
+  if (worker && worker.phase.phase !== 'stopped' && worker.phase.phase !== 'draining' && worker.phase.phase !== 'exporting') worker.drain(5000);
   else if (!worker) process.exit(0);
 });
 // Signals are the supervisor's business (KillMode=mixed sends SIGTERM to

@@ -6,9 +6,10 @@ import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type net from 'node:net';
 import type { Listener, Route, VirtualHost } from '../../config/types.js';
 import type { ErrorCode } from '../../common/errors.js';
-import { activateHttpServer } from '../../common/node-internals.js';
+import { activateHttpServer, detachHttpSocket, httpAtBoundary, idleHttpParsers } from '../../common/node-internals.js';
 import type { WorkerContext } from '../context.js';
-import type { ConnKind, ConnState, TrackedConnection } from '../registry.js';
+import type { Tunnel } from '../l4/tunnel.js';
+import type { ConnectionExport, ConnKind, ConnState, TrackedConnection } from '../registry.js';
 import { upstreamRequestHeaders, statusClass } from './headers.js';
 import { ProxyExchange } from './proxy.js';
 import { Router } from './router.js';
@@ -21,19 +22,23 @@ export class HttpConnection implements TrackedConnection {
   readonly listener: string;
   kind: ConnKind = 'http';
   inflight = 0;
+  /** Close at the next message boundary (stop, or polite drain). */
   closing = false;
   /** Set when the connection became an Upgrade tunnel. */
-  tunnel: { destroy(): void } | undefined;
+  tunnel: Tunnel | undefined;
+  upstream: string | undefined;
   #readMark = 0;
   #writeMark = 0;
 
   constructor(
     id: number,
-    listener: string,
+    readonly owner: HttpListener,
     readonly socket: net.Socket,
+    /** Generations that served this connection before this one. */
+    readonly migrations: number,
   ) {
     this.id = id;
-    this.listener = listener;
+    this.listener = owner.config.name;
   }
 
   get state(): ConnState {
@@ -44,6 +49,29 @@ export class HttpConnection implements TrackedConnection {
   closeGracefully(): void {
     this.closing = true;
     if (this.kind === 'http' && this.inflight === 0) this.socket.end();
+  }
+
+  drainPolitely(): void {
+    // The next response says `Connection: close`; an idle connection is
+    // left alone, since a request may be on the wire right now.
+    this.closing = true;
+  }
+
+  export(): ConnectionExport | undefined {
+    if (this.kind === 'tunnel') {
+      const frozen = this.tunnel?.freeze();
+      if (!frozen) return undefined;
+      this.owner.forget(this);
+      return {
+        kind: 'l4',
+        frozen,
+        meta: { kind: 'tunnel', listener: this.listener, session: `${process.pid}:${this.id}`, upstream: this.upstream, migrations: this.migrations + 1 },
+      };
+    }
+    if (this.inflight > 0 || this.closing || !httpAtBoundary(this.socket, this.owner.idleParsers())) return undefined;
+    this.owner.forget(this);
+    detachHttpSocket(this.socket);
+    return { kind: 'http', socket: this.socket, meta: { kind: 'http', listener: this.listener, migrations: this.migrations + 1 } };
   }
 
   destroy(): void {
@@ -70,6 +98,7 @@ export class HttpListener {
   readonly server: http.Server;
   readonly #router: Router;
   readonly #statusCounters = new Map<string, { inc(): void }>();
+  #idleParsers: Set<unknown> | undefined;
 
   constructor(
     readonly config: Listener,
@@ -94,21 +123,42 @@ export class HttpListener {
     this.server.on('clientError', (err: NodeJS.ErrnoException, socket: net.Socket) => this.#onClientError(err, socket));
   }
 
-  /** Takes a freshly accepted (paused) socket. */
-  accept(socket: net.Socket): void {
+  /**
+   * Takes a paused socket: freshly accepted, or imported from another
+   * worker (`migrations` > 0) at a message boundary.
+   */
+  accept(socket: net.Socket, migrations = 0): void {
     const ctx = this.ctx;
-    const conn = new HttpConnection(ctx.registry.allocateId(), this.config.name, socket);
+    const conn = new HttpConnection(ctx.registry.allocateId(), this, socket, migrations);
     (socket as unknown as Record<symbol, HttpConnection>)[kConn] = conn;
+    this.#tracked.add(conn);
     ctx.registry.add(conn);
-    ctx.metrics.connectionsTotal.labels(this.config.name).inc();
+    if (migrations === 0) ctx.metrics.connectionsTotal.labels(this.config.name).inc();
     ctx.metrics.connectionsActive.labels(this.config.name).inc();
     socket.once('close', () => {
-      this.#countBytes(conn);
-      ctx.metrics.connectionsActive.labels(this.config.name).dec();
+      this.forget(conn);
       ctx.registry.remove(conn);
     });
     this.server.emit('connection', socket);
     socket.resume();
+  }
+
+  /** The connection closed or moved away: settle its metrics once. */
+  forget(conn: HttpConnection): void {
+    if (!this.#tracked.delete(conn)) return;
+    this.#countBytes(conn);
+    this.ctx.metrics.connectionsActive.labels(this.config.name).dec();
+  }
+
+  readonly #tracked = new WeakSet<HttpConnection>();
+
+  /** Parsers with no message started, computed once per event-loop turn. */
+  idleParsers(): Set<unknown> {
+    if (!this.#idleParsers) {
+      this.#idleParsers = idleHttpParsers(this.server);
+      setImmediate(() => (this.#idleParsers = undefined));
+    }
+    return this.#idleParsers;
   }
 
   #countBytes(conn: HttpConnection): { read: number; written: number } {
@@ -125,7 +175,7 @@ export class HttpListener {
     if (this.ctx.draining || conn?.closing) res.shouldKeepAlive = false;
 
     const match = this.#router.route(req.headers.host, req.url ?? '/', req.headers);
-    let upstream: string | undefined;
+    let upstream: string | undefined = undefined;
     const finish = (status: number, error: ErrorCode | undefined, bytesOut: number): void => {
       this.#record(req, res, conn, match?.vhost, match?.route, status, error, upstream, started, bytesOut);
     };
@@ -227,7 +277,11 @@ export class HttpListener {
       });
       if (conn) {
         conn.inflight--;
-        if (conn.closing && conn.inflight === 0 && conn.kind === 'http' && !conn.socket.destroyed) conn.socket.end();
+        if (conn.inflight === 0 && conn.kind === 'http' && !conn.socket.destroyed) {
+          if (conn.closing) conn.socket.end();
+          // Let Node finish its own bookkeeping of the response first.
+          else if (this.ctx.registry.onBoundary) setImmediate(() => this.ctx.registry.boundary(conn));
+        }
       }
     };
     // Record once the response has left (or the connection died).

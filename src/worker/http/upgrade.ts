@@ -75,7 +75,10 @@ export function handleUpgrade(
   endpoint.active++;
   const upstream = net.connect({ host: endpoint.address.host, port: endpoint.address.port, allowHalfOpen: true, noDelay: true });
   const connectTimer = setTimeout(() => upstream.destroy(Object.assign(new Error('connect timeout'), { code: 'ETIMEDOUT' })), cluster.config.connect_timeout);
-  if (conn) conn.kind = 'tunnel';
+  if (conn) {
+    conn.kind = 'tunnel';
+    conn.upstream = upstreamAddr;
+  }
   upstream.once('error', (err: NodeJS.ErrnoException) => {
     clearTimeout(connectTimer);
     endpoint.active--;

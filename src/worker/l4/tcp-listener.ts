@@ -1,30 +1,86 @@
 // The TCP proxy side of a listener: each accepted connection gets an
-// upstream connection from the listener's cluster and an L4 tunnel.
+// upstream connection from the listener's cluster and an L4 tunnel. The
+// same session type carries migrated TCP sessions and Upgrade tunnels.
 import net from 'node:net';
 import type { Listener } from '../../config/types.js';
 import type { ErrorCode } from '../../common/errors.js';
 import type { WorkerContext } from '../context.js';
-import type { ConnState, TrackedConnection } from '../registry.js';
-import { Tunnel, abortSocket } from './tunnel.js';
+import type { ConnectionExport, ConnState, TrackedConnection } from '../registry.js';
+import { Tunnel, abortSocket, type TunnelImport, type TunnelResult } from './tunnel.js';
 
-class TcpSession implements TrackedConnection {
-  readonly kind = 'tcp' as const;
+export class L4Session implements TrackedConnection {
   readonly state: ConnState = 'tunnel';
+  readonly session: string;
+  readonly started = performance.now();
   tunnel: Tunnel | undefined;
+  upstream: string | undefined;
+
   constructor(
+    private readonly ctx: WorkerContext,
     readonly id: number,
     readonly listener: string,
+    readonly kind: 'tcp' | 'tunnel',
     readonly downstream: net.Socket,
-  ) {}
+    readonly migrations: number,
+    session?: string,
+  ) {
+    this.session = session ?? `${process.pid}:${id}`;
+    ctx.registry.add(this);
+    ctx.metrics.connectionsActive.labels(listener).inc();
+  }
+
+  /** Joins the two sockets; `imported` for a session moved in from another worker. */
+  run(upstream: net.Socket, idleMs: number, imported?: TunnelImport): Tunnel {
+    const tunnel = new Tunnel(this.downstream, upstream, idleMs, (r) => this.finish(r), imported);
+    this.tunnel = tunnel;
+    tunnel.start();
+    return tunnel;
+  }
 
   closeGracefully(): void {
     // An L4 stream has no message boundary: it runs until its peers close
     // it or the drain deadline (destroy) comes.
   }
 
+  drainPolitely(): void {}
+
+  export(): ConnectionExport | undefined {
+    const frozen = this.tunnel?.freeze();
+    if (!frozen) return undefined;
+    this.ctx.metrics.connectionsActive.labels(this.listener).dec();
+    return {
+      kind: 'l4',
+      frozen,
+      meta: { kind: this.kind, listener: this.listener, session: this.session, upstream: this.upstream, migrations: this.migrations + 1 },
+    };
+  }
+
   destroy(): void {
     if (this.tunnel) this.tunnel.destroy();
     else this.downstream.destroy();
+  }
+
+  /** Session over (not moved away): metrics, access log, registry. */
+  finish(r: TunnelResult | { error: ErrorCode; bytesDownToUp: 0; bytesUpToDown: 0 }): void {
+    const { ctx, listener } = this;
+    const duration = performance.now() - this.started;
+    ctx.metrics.connectionsActive.labels(listener).dec();
+    ctx.metrics.bytesIn.labels(listener).inc(r.bytesDownToUp);
+    ctx.metrics.bytesOut.labels(listener).inc(r.bytesUpToDown);
+    ctx.metrics.tcpSessions.labels(listener, r.error ? 'error' : 'ok').inc();
+    ctx.metrics.tcpDuration.labels(listener).observe(duration / 1000);
+    ctx.access.write({
+      listener,
+      kind: this.kind,
+      upstream: this.upstream,
+      duration_ms: Math.round(duration * 1000) / 1000,
+      bytes_in: r.bytesDownToUp,
+      bytes_out: r.bytesUpToDown,
+      error: r.error,
+      client: this.downstream.remoteAddress,
+      ...(this.migrations > 0 ? { migrations: this.migrations } : {}),
+    });
+    ctx.registry.remove(this);
   }
 }
 
@@ -37,39 +93,16 @@ export class TcpListener {
   accept(socket: net.Socket): void {
     const { ctx, config } = this;
     const name = config.name;
-    const session = new TcpSession(ctx.registry.allocateId(), name, socket);
-    const started = performance.now();
-    ctx.registry.add(session);
     ctx.metrics.connectionsTotal.labels(name).inc();
-    ctx.metrics.connectionsActive.labels(name).inc();
-    let upstreamAddr: string | undefined;
-    const done = (error: ErrorCode | undefined, bytesIn: number, bytesOut: number): void => {
-      ctx.metrics.connectionsActive.labels(name).dec();
-      ctx.metrics.bytesIn.labels(name).inc(bytesIn);
-      ctx.metrics.bytesOut.labels(name).inc(bytesOut);
-      ctx.metrics.tcpSessions.labels(name, error ? 'error' : 'ok').inc();
-      ctx.metrics.tcpDuration.labels(name).observe((performance.now() - started) / 1000);
-      ctx.access.write({
-        listener: name,
-        kind: 'tcp',
-        upstream: upstreamAddr,
-        duration_ms: Math.round((performance.now() - started) * 1000) / 1000,
-        bytes_in: bytesIn,
-        bytes_out: bytesOut,
-        error,
-        client: socket.remoteAddress,
-      });
-      ctx.registry.remove(session);
-    };
-
+    const session = new L4Session(ctx, ctx.registry.allocateId(), name, 'tcp', socket, 0);
     const cluster = ctx.clusters.get(config.cluster!);
     const endpoint = cluster?.pick();
     if (!cluster || !endpoint) {
       socket.destroy();
-      done('MOSN_ERR_NO_HEALTHY_UPSTREAM', 0, 0);
+      session.finish({ error: 'MOSN_ERR_NO_HEALTHY_UPSTREAM', bytesDownToUp: 0, bytesUpToDown: 0 });
       return;
     }
-    upstreamAddr = endpoint.address.text;
+    session.upstream = endpoint.address.text;
     endpoint.active++;
     // The client's bytes wait in the kernel (pauseOnConnect) until the
     // upstream is connected.
@@ -86,7 +119,7 @@ export class TcpListener {
       ctx.metrics.upstreamConnectErrors.labels(cluster.name).inc();
       ctx.metrics.upstreamErrors.labels(cluster.name, code).inc();
       abortSocket(socket);
-      done(code, 0, 0);
+      session.finish({ error: code, bytesDownToUp: 0, bytesUpToDown: 0 });
     });
     upstream.once('connect', () => {
       clearTimeout(connectTimer);
@@ -95,15 +128,12 @@ export class TcpListener {
       if (socket.destroyed) {
         endpoint.active--;
         upstream.destroy();
-        done('MOSN_ERR_DOWNSTREAM_RESET', 0, 0);
+        session.finish({ error: 'MOSN_ERR_DOWNSTREAM_RESET', bytesDownToUp: 0, bytesUpToDown: 0 });
         return;
       }
-      const tunnel = new Tunnel(socket, upstream, config.timeouts.idle, (r) => {
-        endpoint.active--;
-        done(r.error, r.bytesDownToUp, r.bytesUpToDown);
-      });
-      session.tunnel = tunnel;
-      tunnel.start();
+      // least_request counts the session until it ends or moves away.
+      upstream.once('close', () => endpoint.active--);
+      session.run(upstream, config.timeouts.idle);
     });
   }
 }
