@@ -247,7 +247,10 @@ export class HttpListener {
     started: number,
     bytesOut: number,
   ): void {
+    // The socket may already be detached from `req` when the response ends.
+    const client = req.socket?.remoteAddress;
     const done = (): void => {
+      if (conn) conn.inflight--;
       const duration = performance.now() - started;
       const cls = statusClass(status);
       const key = `${vhost?.name ?? ''}\0${route?.name ?? ''}\0${cls}`;
@@ -273,10 +276,9 @@ export class HttpListener {
         bytes_in: bytes.read,
         bytes_out: bytesOut,
         error,
-        client: req.socket.remoteAddress,
+        client,
       });
       if (conn) {
-        conn.inflight--;
         if (conn.inflight === 0 && conn.kind === 'http' && !conn.socket.destroyed) {
           if (conn.closing) conn.socket.end();
           // Let Node finish its own bookkeeping of the response first.

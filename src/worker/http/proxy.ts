@@ -51,6 +51,7 @@ export function classifyUpstreamError(err: unknown): { status: number; code: Err
 
 /** Legacy undici handler API: raw header buffers, cheapest path in undici 7. */
 export class ProxyExchange implements Dispatcher.DispatchHandler {
+  private readonly onDone: (o: ExchangeOutcome) => void;
   #abort: ((err?: Error) => void) | undefined;
   #resume: (() => void) | undefined;
   #timer: NodeJS.Timeout | undefined;
@@ -63,8 +64,18 @@ export class ProxyExchange implements Dispatcher.DispatchHandler {
     private readonly endpoint: Endpoint,
     timeoutMs: number,
     private readonly onLocalError: (status: number, code: ErrorCode, connect: boolean) => void,
-    private readonly onDone: (o: ExchangeOutcome) => void,
+    onDone: (o: ExchangeOutcome) => void,
   ) {
+    // undici swallows exceptions thrown from handler callbacks: surface them.
+    this.onDone = (o) => {
+      try {
+        onDone(o);
+      } catch (err) {
+        queueMicrotask(() => {
+          throw err;
+        });
+      }
+    };
     endpoint.active++;
     if (timeoutMs > 0) this.#timer = setTimeout(() => this.#cancel(new ProxyTimeout('route timeout')), timeoutMs);
     res.on('drain', () => this.#resume?.());
