@@ -1,0 +1,66 @@
+// Fake release directories for upgrade-failure tests, and a /proc scan to
+// find processes started from one (orphans after a rollback).
+import fs from 'node:fs';
+import path from 'node:path';
+import { tempDir } from './mosn.js';
+
+export type FakeWorker =
+  /** Exits with code 3 at once. */
+  | 'crash'
+  /** Stays alive forever and never says ready (ignores IPC, disconnects and SIGTERM). */
+  | 'hang'
+  /** No dist/worker/main.js at all (an incomplete release). */
+  | 'missing';
+
+const WORKERS: Record<Exclude<FakeWorker, 'missing'>, string> = {
+  crash: `process.exit(3);\n`,
+  hang: [
+    `// Never reports ready; keeps running until SIGKILL.`,
+    `process.on('message', () => undefined);`,
+    `process.on('disconnect', () => undefined);`,
+    `process.on('SIGTERM', () => undefined);`,
+    `setInterval(() => undefined, 1000);`,
+    ``,
+  ].join('\n'),
+};
+
+export function fakeRelease(kind: FakeWorker, version = `9.9.9-${kind}`): string {
+  const dir = tempDir(`mosn-fake-release-${kind}-`);
+  fs.mkdirSync(path.join(dir, 'dist/cli'), { recursive: true });
+  fs.mkdirSync(path.join(dir, 'dist/worker'), { recursive: true });
+  fs.writeFileSync(path.join(dir, 'package.json'), JSON.stringify({ name: 'mosn-ts', version, type: 'module' }, null, 2));
+  fs.writeFileSync(path.join(dir, 'dist/cli/mosn.js'), `process.stderr.write('fake mosn ${version}\\n');\nprocess.exit(1);\n`);
+  if (kind !== 'missing') fs.writeFileSync(path.join(dir, 'dist/worker/main.js'), WORKERS[kind]);
+  return dir;
+}
+
+/** Pids of live processes whose command line mentions `needle` (this process excluded). */
+export function processesMentioning(needle: string): number[] {
+  const out: number[] = [];
+  for (const e of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(e)) continue;
+    const pid = Number(e);
+    if (pid === process.pid) continue;
+    let cmd: string;
+    try {
+      cmd = fs.readFileSync(`/proc/${e}/cmdline`, 'utf8').replace(/\0/g, ' ');
+      // A zombie has an empty cmdline and is no longer running anything.
+      if (fs.readFileSync(`/proc/${e}/stat`, 'utf8').split(') ')[1]?.startsWith('Z')) continue;
+    } catch {
+      continue;
+    }
+    if (cmd.includes(needle)) out.push(pid);
+  }
+  return out;
+}
+
+/** SIGKILLs what is left of a fake release (teardown only). */
+export function killMentioning(needle: string): void {
+  for (const pid of processesMentioning(needle)) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // gone
+    }
+  }
+}
