@@ -32,6 +32,8 @@ interface Options {
   streams: number;
   websockets: number;
   streamRate: number;
+  /** Node binary to run mosn with. */
+  node: string;
 }
 
 function parseOptions(argv: string[]): Options {
@@ -49,6 +51,7 @@ function parseOptions(argv: string[]): Options {
     streams: 4,
     websockets: 4,
     streamRate: 2 * 1024 * 1024,
+    node: process.execPath,
   };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
@@ -64,6 +67,7 @@ function parseOptions(argv: string[]): Options {
       case '--workers': o.workers = Number(next()); break;
       case '--release': o.release = path.resolve(next()); break;
       case '--stream-rate': o.streamRate = Number(next()); break;
+      case '--node': o.node = path.resolve(next()); break;
       case '--json': o.json = true; break;
       default: throw new Error(`unknown option ${a}`);
     }
@@ -357,12 +361,15 @@ async function main(): Promise<number> {
   };
   const cfgFile = path.join(dir, 'mosn.yaml');
   fs.writeFileSync(cfgFile, YAML.stringify(config));
-  const mosn = execa(process.execPath, [path.join(ROOT, 'dist/cli/mosn.js'), 'start', '-c', cfgFile], { reject: false, stdio: ['ignore', 'pipe', 'pipe'] });
+  // mosn runs as in production: no loader hooks inherited from this runner.
+  const env = { ...process.env };
+  delete env['NODE_OPTIONS'];
+  const mosn = execa(o.node, [path.join(ROOT, 'dist/cli/mosn.js'), 'start', '-c', cfgFile], { reject: false, stdio: ['ignore', 'pipe', 'pipe'], env, extendEnv: false });
   let mosnOut = '';
   mosn.stdout?.on('data', (c: Buffer) => (mosnOut += c.toString()));
   mosn.stderr?.on('data', (c: Buffer) => (mosnOut += c.toString()));
   const ctl = async (...args: string[]): Promise<{ code: number; out: unknown; err: string }> => {
-    const r = await execa(process.execPath, [path.join(ROOT, 'dist/cli/mosnctl.js'), '--socket', sock, ...args, '--json'], { reject: false });
+    const r = await execa(process.execPath, [path.join(ROOT, 'dist/cli/mosnctl.js'), '--socket', sock, ...args, '--json'], { reject: false, env, extendEnv: false });
     let out: unknown;
     try {
       out = JSON.parse(String(r.stdout));
@@ -453,7 +460,7 @@ async function main(): Promise<number> {
   const summary = {
     rounds: o.rounds,
     workers: o.workers,
-    node: process.version,
+    node: String((await execa(o.node, ['--version'])).stdout).trim(),
     requests: stats.requests,
     requests_total: Object.values(stats.requests).reduce((a, b) => a + b, 0),
     websocket_messages: stats.wsMessages,

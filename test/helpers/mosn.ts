@@ -39,9 +39,11 @@ export interface MosnOptions {
   readyTimeoutMs?: number;
   /** Use this dir instead of a fresh temp dir. */
   dir?: string;
+  /** Node binary to run mosn with (default: the one running the tests). */
+  node?: string;
 }
 
-export type MosnSubprocess = ResultPromise<{ reject: false; buffer: false; stdin: 'ignore'; env: Record<string, string> }>;
+export type MosnSubprocess = ResultPromise<{ reject: false; buffer: false; stdin: 'ignore'; env: Record<string, string>; extendEnv: false }>;
 
 export class MosnProcess {
   readonly lines: string[] = [];
@@ -114,7 +116,7 @@ export class MosnProcess {
   }
 
   async ctl(...args: string[]): Promise<{ exitCode: number; stdout: string; stderr: string }> {
-    const r = await execa(process.execPath, [MOSNCTL, '--socket', this.socket, ...args], { reject: false });
+    const r = await execa(process.execPath, [MOSNCTL, '--socket', this.socket, ...args], { reject: false, env: childEnv(), extendEnv: false });
     return { exitCode: r.exitCode ?? -1, stdout: String(r.stdout), stderr: String(r.stderr) };
   }
 
@@ -144,6 +146,16 @@ export class MosnProcess {
   }
 }
 
+/**
+ * The environment for processes under test: the test runner's own loader
+ * hooks (NODE_OPTIONS) must not leak into mosn, which runs as in production.
+ */
+export function childEnv(extra: Record<string, string> = {}): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(process.env)) if (v !== undefined && k !== 'NODE_OPTIONS') env[k] = v;
+  return { ...env, ...extra };
+}
+
 export function tempDir(prefix = 'mosn-test-'): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
 }
@@ -169,10 +181,11 @@ export async function startMosn(cfg: Record<string, unknown>, opts: MosnOptions 
   const dir = opts.dir ?? tempDir();
   const full = testConfig(cfg, dir);
   const file = writeConfig(full, dir);
-  const proc = execa(process.execPath, [MOSN, 'start', '-c', file], {
+  const proc = execa(opts.node ?? process.execPath, [MOSN, 'start', '-c', file], {
     reject: false,
     buffer: false,
-    env: { ...opts.env } as Record<string, string>,
+    env: childEnv(opts.env),
+    extendEnv: false,
     stdin: 'ignore',
   });
   const m = new MosnProcess(proc, dir, file, String(full['control_socket']));

@@ -4,6 +4,7 @@
 import net from 'node:net';
 import t from 'tap';
 import { startMosn } from '../helpers/mosn.js';
+import { testNodes } from '../helpers/nodes.js';
 import { tcpBackend } from '../helpers/backends.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -57,7 +58,8 @@ function stream(port: number, totalBytes: number, stopSignal: { stop: boolean })
   });
 }
 
-t.test('L4 streams under heavy backpressure stay byte-exact across upgrades', async (t) => {
+for (const node of await testNodes()) {
+  void t.test(`L4 streams under heavy backpressure stay byte-exact across upgrades (node ${node.version})`, async (t) => {
   // Echo backend that stops reading 600 ms of every 700 ms (pipe() would
   // resume on drain, so the echo is written by hand).
   const be = await tcpBackend((s) => {
@@ -86,7 +88,7 @@ t.test('L4 streams under heavy backpressure stay byte-exact across upgrades', as
     log: { level: 'info', access_log: 'stdout' },
     listeners: [{ name: 'stream', address: '127.0.0.1:0', protocol: 'tcp', cluster: 'echo' }],
     clusters: [{ name: 'echo', endpoints: [be.address] }],
-  });
+  }, { node: node.path });
   t.teardown(() => m.kill());
 
   const stop = { stop: false };
@@ -116,3 +118,4 @@ t.test('L4 streams under heavy backpressure stay byte-exact across upgrades', as
   t.ok(tcpLines.every((l) => l['error'] === undefined), 'sessions ended cleanly');
   t.ok(tcpLines.every((l) => Number(l['migrations']) >= 3), `each session moved several times: ${tcpLines.map((l) => l['migrations']).join(',')}`);
 });
+}

@@ -4,6 +4,7 @@
 import net from 'node:net';
 import t from 'tap';
 import { startMosn } from '../helpers/mosn.js';
+import { testNodes } from '../helpers/nodes.js';
 import { httpBackend } from '../helpers/backends.js';
 
 /** Minimal HTTP/1.1 response reader for content-length responses. */
@@ -29,7 +30,8 @@ class ResponseReader {
   }
 }
 
-t.test('pipelined requests stay in order across migrations', async (t) => {
+for (const node of await testNodes()) {
+  void t.test(`pipelined requests stay in order across migrations (node ${node.version})`, async (t) => {
   const be = await httpBackend((req, res) => {
     res.setHeader('content-type', 'text/plain');
     res.end(`ok ${req.url}`);
@@ -39,7 +41,7 @@ t.test('pipelined requests stay in order across migrations', async (t) => {
     log: { level: 'info', access_log: 'stdout' },
     listeners: [{ name: 'web', address: '127.0.0.1:0', virtual_hosts: [{ name: 'vh', domains: ['*'], routes: [{ match: { prefix: '/' }, route: { cluster: 'app' } }] }] }],
     clusters: [{ name: 'app', endpoints: [be.address] }],
-  });
+  }, { node: node.path });
   t.teardown(() => m.kill());
 
   const sock = net.connect({ host: '127.0.0.1', port: m.port('web') });
@@ -101,3 +103,4 @@ t.test('pipelined requests stay in order across migrations', async (t) => {
   t.ok(served.size >= 3, `served by ${served.size} generations (${[...served].join(',')})`);
   t.same(generations, [2, 3, 4, 5]);
 });
+}
