@@ -73,7 +73,11 @@ async function start(configFile: string): Promise<number> {
   process.on('SIGINT', () => stop(false, 'SIGINT'));
   process.on('SIGHUP', () => {
     log.info('SIGHUP: reloading the config');
-    sup.reload('reload', {}, (p) => log.info({ progress: p }, 'reload progress')).catch(() => undefined); // outcome logged by reload()
+    sup.reload('reload', {}, (p) => log.info({ progress: p }, 'reload progress')).catch((err: unknown) => {
+      // A failed reload is logged by reload(); a refused one (another reload
+      // or upgrade running, or stopping) is not: say so here.
+      if (isMosnError(err) && (err.code === 'MOSN_ERR_IN_PROGRESS' || err.code === 'MOSN_ERR_SHUTTING_DOWN')) log.warn({ code: err.code }, `SIGHUP: reload refused: ${err.message}`);
+    });
   });
   process.on('SIGUSR1', () => {
     log.info('SIGUSR1: reopening access logs');

@@ -89,8 +89,20 @@ export function bindListeningHandle(host: string, port: number): BoundHandle {
     throw err;
   }
   const out: { address?: string; port?: number } = {};
-  h.getsockname(out);
-  return { handle: h, address: out.address ?? host, port: out.port ?? port };
+  const rc = h.getsockname(out);
+  // libuv defers EADDRINUSE from bind() to listen() (uv__tcp_bind keeps it
+  // in the handle as delayed_error), and that handle-local error does not
+  // travel with the fd to a worker: there, listen() on the unbound socket
+  // would silently pick a random port on 0.0.0.0. A socket that is not
+  // bound to what we asked for failed to bind.
+  if (rc !== 0 || !out.port || (port !== 0 && out.port !== port)) {
+    h.close();
+    const code = rc !== 0 ? errnoName(rc) : 'EADDRINUSE';
+    const err = new Error(`bind ${host}:${port} failed: ${code}`) as NodeJS.ErrnoException;
+    err.code = code;
+    throw err;
+  }
+  return { handle: h, address: out.address ?? host, port: out.port };
 }
 
 function errnoName(code: number): string {

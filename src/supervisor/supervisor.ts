@@ -41,6 +41,8 @@ export interface ReloadResult {
   /** Connections the old generation still held after its first sweep. */
   readonly remaining?: number;
   readonly old_generation_exited?: boolean;
+  /** Milliseconds from the request to the end of each step. */
+  readonly timings?: { readonly validated: number; readonly ready: number; readonly handed_over: number; readonly old_exited: number | null };
   readonly error?: { code: string; message: string };
 }
 
@@ -369,6 +371,8 @@ export class Supervisor {
     if (config.admin.address.text !== this.config.admin.address.text) {
       throw new MosnError('MOSN_ERR_RELOAD_FAILED', `admin.address changed (${this.config.admin.address.text} -> ${config.admin.address.text}): that needs a restart; nothing changed`);
     }
+    const ms = (): number => Math.round((performance.now() - t0) * 10) / 10;
+    const validated = ms();
     progress({ phase: 'bind', listeners: config.listeners.length });
     const bound = bindAll(config.listeners, this.listeners);
     const fresh = bound.filter((b) => this.listeners.get(b.name)?.handle !== b.handle);
@@ -387,6 +391,7 @@ export class Supervisor {
       for (const b of fresh) b.handle.close();
       throw new MosnError('MOSN_ERR_RELOAD_FAILED', `rolled back, generation ${from.id} keeps serving: ${errorMessage(err)}`);
     }
+    const ready = ms();
     // Switch: N+1 serves, N leaves.
     this.starting = undefined;
     const oldListeners = this.listeners;
@@ -416,6 +421,7 @@ export class Supervisor {
     }
     progress({ phase: 'migrate', generation: gen.id, leaving: leaving.length });
     const done = await Promise.all(sweeps);
+    const handedOver = ms();
     // Every old worker has stopped accepting: listeners gone from the config close now.
     for (const [name, l] of oldListeners) {
       if (this.listeners.get(name)?.handle !== l.handle) {
@@ -428,6 +434,7 @@ export class Supervisor {
     const remaining = done.reduce((n, d) => n + d.remaining, 0);
     progress({ phase: 'drain', generation: gen.id, migrated, remaining });
     await waitExits(from.workers, SETTLE_MS);
+    const exited = from.live().length === 0;
     return {
       kind,
       ok: true,
@@ -439,7 +446,8 @@ export class Supervisor {
       version: release.version,
       migrated,
       remaining,
-      old_generation_exited: from.live().length === 0,
+      old_generation_exited: exited,
+      timings: { validated, ready, handed_over: handedOver, old_exited: exited ? Math.round(Math.max(...from.workers.map((w) => w.exitedAt - t0))) : null },
     };
   }
 

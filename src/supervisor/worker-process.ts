@@ -32,6 +32,8 @@ export class WorkerProcess extends EventEmitter {
   /** Set when the supervisor asked it to leave (not a crash). */
   stopping = false;
   exited = false;
+  /** performance.now() at exit. */
+  exitedAt = 0;
   readonly #pending = new Map<number, (msg: WorkerToSupervisor) => void>();
   #nextId = 1;
   readonly #log: Logger;
@@ -52,6 +54,7 @@ export class WorkerProcess extends EventEmitter {
     this.child.on('error', (err) => this.#log.error({ err, slot: this.slot }, 'worker process error'));
     this.child.on('exit', (code, signal) => {
       this.exited = true;
+      this.exitedAt = performance.now();
       this.phase = 'exited';
       for (const cb of this.#pending.values()) cb({ v: 1, t: 'status', id: -1, connections: EMPTY_COUNTS });
       this.#pending.clear();

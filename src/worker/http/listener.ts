@@ -22,6 +22,8 @@ export class HttpConnection implements TrackedConnection {
   readonly listener: string;
   kind: ConnKind = 'http';
   inflight = 0;
+  /** The newest response not yet finished (what goes out last on this connection). */
+  latest: ServerResponse | undefined;
   /** Close at the next message boundary (stop, or polite drain). */
   closing = false;
   /** Set when the connection became an Upgrade tunnel. */
@@ -48,6 +50,7 @@ export class HttpConnection implements TrackedConnection {
 
   closeGracefully(): void {
     this.closing = true;
+    this.#closeAfterLatest();
     if (this.kind === 'http' && this.inflight === 0) this.socket.end();
   }
 
@@ -55,6 +58,18 @@ export class HttpConnection implements TrackedConnection {
     // The next response says `Connection: close`; an idle connection is
     // left alone, since a request may be on the wire right now.
     this.closing = true;
+    this.#closeAfterLatest();
+  }
+
+  /**
+   * A response still to be written is this connection's next one: it says
+   * `Connection: close` (Node then closes after it). Closing after a
+   * response that already said keep-alive would race the client's next
+   * request.
+   */
+  #closeAfterLatest(): void {
+    const res = this.latest;
+    if (res && !res.headersSent && !res.writableEnded) res.shouldKeepAlive = false;
   }
 
   export(): ConnectionExport | undefined {
@@ -171,7 +186,10 @@ export class HttpListener {
   #onRequest(req: IncomingMessage, res: ServerResponse): void {
     const started = performance.now();
     const conn = connectionOf(req.socket);
-    if (conn) conn.inflight++;
+    if (conn) {
+      conn.inflight++;
+      conn.latest = res;
+    }
     if (this.ctx.draining || conn?.closing) res.shouldKeepAlive = false;
 
     const match = this.#router.route(req.headers.host, req.url ?? '/', req.headers);
@@ -250,7 +268,10 @@ export class HttpListener {
     // The socket may already be detached from `req` when the response ends.
     const client = req.socket?.remoteAddress;
     const done = (): void => {
-      if (conn) conn.inflight--;
+      if (conn) {
+        conn.inflight--;
+        if (conn.latest === response) conn.latest = undefined;
+      }
       const duration = performance.now() - started;
       const cls = statusClass(status);
       const key = `${vhost?.name ?? ''}\0${route?.name ?? ''}\0${cls}`;
@@ -280,7 +301,11 @@ export class HttpListener {
       });
       if (conn) {
         if (conn.inflight === 0 && conn.kind === 'http' && !conn.socket.destroyed) {
-          if (conn.closing) conn.socket.end();
+          // Stopping: close now. Leaving politely: a response that said
+          // `Connection: close` is followed by Node's own close; after one
+          // that said keep-alive the connection waits, idle, for its next
+          // request (answered with `Connection: close`).
+          if (conn.closing && this.ctx.draining) conn.socket.end();
           // Let Node finish its own bookkeeping of the response first.
           else if (this.ctx.registry.onBoundary) setImmediate(() => this.ctx.registry.boundary(conn));
         }
