@@ -125,9 +125,10 @@ export class HttpListener {
     if (this.ctx.draining || conn?.closing) res.shouldKeepAlive = false;
 
     const match = this.#router.route(req.headers.host, req.url ?? '/', req.headers);
-    let upstream: string | undefined;
-    const finish = (status: number, error: ErrorCode | undefined, bytesOut: number): void => {
-      this.#record(req, res, conn, match?.vhost, match?.route, status, error, upstream, started, bytesOut);
+    // Read now: once the body has streamed upstream, req.socket is null.
+    const client = req.socket.remoteAddress;
+    const finish = (status: number, error: ErrorCode | undefined, bytesOut: number, upstream?: string): void => {
+      this.#record(req, res, conn, match?.vhost, match?.route, status, error, upstream, started, bytesOut, client);
     };
     if (!match) {
       this.#local(res, 404, 'no route matched\n', 'MOSN_ERR_NO_ROUTE');
@@ -157,7 +158,7 @@ export class HttpListener {
       finish(503, 'MOSN_ERR_NO_HEALTHY_UPSTREAM', 0);
       return;
     }
-    upstream = endpoint.address.text;
+    const upstream = endpoint.address.text;
     const exchange = new ProxyExchange(
       req,
       res,
@@ -168,7 +169,7 @@ export class HttpListener {
         this.ctx.metrics.upstreamErrors.labels(cluster.name, code).inc();
         this.#local(res, status, `upstream error: ${code}\n`, code);
       },
-      (o) => finish(o.status, o.error, o.bytesOut),
+      (o) => finish(o.status, o.error, o.bytesOut, upstream),
     );
     const headers = upstreamRequestHeaders(
       req.rawHeaders,
@@ -196,6 +197,7 @@ export class HttpListener {
     upstream: string | undefined,
     started: number,
     bytesOut: number,
+    client: string | undefined,
   ): void {
     const done = (): void => {
       const duration = performance.now() - started;
@@ -223,7 +225,7 @@ export class HttpListener {
         bytes_in: bytes.read,
         bytes_out: bytesOut,
         error,
-        client: req.socket.remoteAddress,
+        client,
       });
       if (conn) {
         conn.inflight--;
@@ -266,10 +268,19 @@ function rewritePath(url: string, route: Route): string {
     }
   }
   const rw = route.route?.prefix_rewrite;
-  if (rw !== undefined && route.match.prefix !== undefined && path.startsWith(route.match.prefix)) {
-    path = rw + path.slice(route.match.prefix.length);
-  }
+  if (rw !== undefined) path = rewritePrefix(path, route, rw);
   return path;
+}
+
+/** prefix_rewrite replaces the matched prefix, or the whole path for a path match; the query stays. */
+function rewritePrefix(url: string, route: Route, rw: string): string {
+  const { prefix, path: exact } = route.match;
+  if (prefix !== undefined && url.startsWith(prefix)) return rw + url.slice(prefix.length);
+  if (exact !== undefined) {
+    const q = url.indexOf('?');
+    if ((q < 0 ? url : url.slice(0, q)) === exact) return rw + (q < 0 ? '' : url.slice(q));
+  }
+  return url;
 }
 
 function redirectLocation(route: Route, req: IncomingMessage): string {
@@ -279,9 +290,7 @@ function redirectLocation(route: Route, req: IncomingMessage): string {
   let path = q < 0 ? url : url.slice(0, q);
   const query = q < 0 || r.strip_query ? '' : url.slice(q);
   if (r.path !== undefined) path = r.path;
-  else if (r.prefix_rewrite !== undefined && route.match.prefix !== undefined && path.startsWith(route.match.prefix)) {
-    path = r.prefix_rewrite + path.slice(route.match.prefix.length);
-  }
+  else if (r.prefix_rewrite !== undefined) path = rewritePrefix(path, route, r.prefix_rewrite);
   if (r.scheme === undefined && r.host === undefined) return path + query;
   const scheme = r.scheme ?? 'http';
   const host = r.host ?? req.headers.host ?? 'localhost';

@@ -42,8 +42,13 @@ export class TcpListener {
     ctx.registry.add(session);
     ctx.metrics.connectionsTotal.labels(name).inc();
     ctx.metrics.connectionsActive.labels(name).inc();
-    let upstreamAddr: string | undefined;
+    const cluster = ctx.clusters.get(config.cluster!);
+    const endpoint = cluster?.pick();
+    const upstreamAddr = endpoint?.address.text;
+    let finished = false;
     const done = (error: ErrorCode | undefined, bytesIn: number, bytesOut: number): void => {
+      if (finished) return;
+      finished = true;
       ctx.metrics.connectionsActive.labels(name).dec();
       ctx.metrics.bytesIn.labels(name).inc(bytesIn);
       ctx.metrics.bytesOut.labels(name).inc(bytesOut);
@@ -62,25 +67,32 @@ export class TcpListener {
       ctx.registry.remove(session);
     };
 
-    const cluster = ctx.clusters.get(config.cluster!);
-    const endpoint = cluster?.pick();
     if (!cluster || !endpoint) {
       socket.destroy();
       done('MOSN_ERR_NO_HEALTHY_UPSTREAM', 0, 0);
       return;
     }
-    upstreamAddr = endpoint.address.text;
     endpoint.active++;
     // The client's bytes wait in the kernel (pauseOnConnect) until the
     // upstream is connected.
     const upstream = net.connect({ host: endpoint.address.host, port: endpoint.address.port, allowHalfOpen: true, noDelay: true });
     const connectTimer = setTimeout(() => upstream.destroy(Object.assign(new Error('connect timeout'), { code: 'ETIMEDOUT' })), cluster.config.connect_timeout);
+    // The client gave up while we were connecting: nothing will ever reach
+    // 'connect' or 'error' once we destroy the upstream, so settle here.
     const onEarlyClientError = (): void => {
+      clearTimeout(connectTimer);
+      upstream.removeAllListeners('connect');
+      upstream.removeAllListeners('error');
+      upstream.on('error', () => undefined);
       upstream.destroy();
+      endpoint.active--;
+      done('MOSN_ERR_DOWNSTREAM_RESET', 0, 0);
     };
     socket.once('error', onEarlyClientError);
     upstream.once('error', (err: NodeJS.ErrnoException) => {
       clearTimeout(connectTimer);
+      socket.removeListener('error', onEarlyClientError);
+      socket.on('error', () => undefined);
       endpoint.active--;
       const code: ErrorCode = err.code === 'ETIMEDOUT' ? 'MOSN_ERR_UPSTREAM_CONNECT_TIMEOUT' : 'MOSN_ERR_UPSTREAM_CONNECT';
       ctx.metrics.upstreamConnectErrors.labels(cluster.name).inc();
