@@ -88,9 +88,19 @@ export function bindListeningHandle(host: string, port: number): BoundHandle {
     err.code = errnoName(h);
     throw err;
   }
+  // libuv defers EADDRINUSE from bind() to the first listen() (and reports
+  // it from getsockname() meanwhile). Surface it here: the handle is not
+  // bound, and a worker's listen() on it would silently bind 0.0.0.0:random.
   const out: { address?: string; port?: number } = {};
-  h.getsockname(out);
-  return { handle: h, address: out.address ?? host, port: out.port ?? port };
+  const err = h.getsockname(out);
+  if (err !== 0 || out.port === undefined) {
+    h.close();
+    const code = err !== 0 ? errnoName(err) : 'EINVAL';
+    const e = new Error(`bind ${host}:${port} failed: ${code}`) as NodeJS.ErrnoException;
+    e.code = code;
+    throw e;
+  }
+  return { handle: h, address: out.address ?? host, port: out.port };
 }
 
 function errnoName(code: number): string {
