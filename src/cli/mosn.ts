@@ -33,8 +33,7 @@ async function main(argv: string[]): Promise<number> {
         await loadConfig(configFile);
       } catch (err) {
         if (err instanceof ConfigError) {
-          process.stderr.write(err.message + '\n');
-          process.stderr.write(`${err.issues.length} error${err.issues.length === 1 ? '' : 's'} in ${configFile}\n`);
+          printConfigError(err, configFile);
           return 1;
         }
         throw err;
@@ -52,12 +51,24 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
+/** Prints a config error as `validate` does: one FILE:LINE:COL line per issue. */
+function printConfigError(err: ConfigError, configFile: string): void {
+  process.stderr.write(err.message + '\n');
+  process.stderr.write(`${err.issues.length} error${err.issues.length === 1 ? '' : 's'} in ${configFile} [${err.code}]\n`);
+}
+
+/** `mosn: message [CODE]` on stderr. */
+function printError(err: unknown): void {
+  process.stderr.write(`mosn: ${errorMessage(err)}${isMosnError(err) ? ` [${err.code}]` : ''}\n`);
+}
+
 async function start(configFile: string): Promise<number> {
   let config;
   try {
     config = await loadConfig(configFile);
   } catch (err) {
-    process.stderr.write(`mosn: ${errorMessage(err)}\n`);
+    if (err instanceof ConfigError) printConfigError(err, configFile);
+    else printError(err);
     return 1;
   }
   const log = createLogger('supervisor', {}, config.log.level);
@@ -88,7 +99,7 @@ async function start(configFile: string): Promise<number> {
     await sup.start();
   } catch (err) {
     log.fatal({ code: isMosnError(err) ? err.code : undefined, err: isMosnError(err) ? undefined : err }, errorMessage(err));
-    process.stderr.write(`mosn: ${errorMessage(err)}\n`);
+    printError(err);
     return 1;
   }
   await sup.stopped;
@@ -106,7 +117,7 @@ main(process.argv.slice(2)).then(
       process.stderr.write(`mosn: ${err.message}\n${USAGE}`);
       process.exit(2);
     }
-    process.stderr.write(`mosn: ${errorMessage(err)}\n`);
+    printError(err);
     process.exit(1);
   },
 );

@@ -1,10 +1,12 @@
 #!/usr/bin/env node
 // mosnctl [--socket PATH | -c FILE] COMMAND [--json]
 // Talks to a running supervisor over its control socket.
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
+import YAML from 'yaml';
 import { controlRequest, CONTROL_COMMANDS, type ControlCommand } from '../common/control.js';
-import { errorMessage, isMosnError } from '../common/errors.js';
-import { loadConfig } from '../config/index.js';
+import { errorMessage, isMosnError, MosnError } from '../common/errors.js';
+import { DEFAULTS } from '../config/schema.js';
 import { parseArgs, UsageError } from './args.js';
 
 const DEFAULT_SOCKET = '/run/mosn/mosn.sock';
@@ -54,6 +56,33 @@ function formatStatus(s: StatusResult): string {
   return lines.join('\n') + '\n';
 }
 
+/**
+ * The control socket a config file names (resolved as the loader does,
+ * relative to the file). Only `control_socket` is read: a file with
+ * unrelated mistakes, say one being edited for a reload, still leads to
+ * the running supervisor, which then reports those mistakes itself.
+ */
+async function socketFromConfig(file: string): Promise<string> {
+  const abs = path.resolve(file);
+  let text: string;
+  try {
+    text = await readFile(abs, 'utf8');
+  } catch (e) {
+    throw new MosnError('MOSN_ERR_CONFIG_READ', `cannot read config ${abs}: ${errorMessage(e)}`, { cause: e });
+  }
+  let doc: unknown;
+  try {
+    doc = YAML.parse(text);
+  } catch (e) {
+    throw new MosnError('MOSN_ERR_CONFIG_INVALID', `${abs}: invalid YAML, cannot find control_socket: ${errorMessage(e)}`, { cause: e });
+  }
+  const raw = typeof doc === 'object' && doc !== null && !Array.isArray(doc) ? (doc as Record<string, unknown>)['control_socket'] : undefined;
+  if (raw !== undefined && (typeof raw !== 'string' || raw === '')) {
+    throw new MosnError('MOSN_ERR_CONFIG_INVALID', `${abs}: control_socket must be a non-empty path`);
+  }
+  return path.resolve(path.dirname(abs), raw ?? DEFAULTS.control_socket);
+}
+
 async function main(argv: string[]): Promise<number> {
   const args = parseArgs(argv, new Set(['-c', '--config', '--socket', '-s']));
   if (args.flags.has('-h') || args.flags.has('--help') || args.positional[0] === 'help') {
@@ -66,7 +95,7 @@ async function main(argv: string[]): Promise<number> {
   const json = args.flags.has('--json');
   let socket = args.flags.get('--socket') ?? args.flags.get('-s');
   const configFlag = args.flags.get('-c') ?? args.flags.get('--config');
-  if (typeof configFlag === 'string') socket = (await loadConfig(path.resolve(configFlag))).control_socket;
+  if (typeof configFlag === 'string') socket = await socketFromConfig(configFlag);
   const socketPath = typeof socket === 'string' ? socket : (process.env['MOSN_CONTROL_SOCKET'] ?? DEFAULT_SOCKET);
   const reqArgs: Record<string, unknown> = {};
   if (cmd === 'upgrade' && args.positional[1]) reqArgs['release'] = path.resolve(args.positional[1]);
@@ -77,7 +106,7 @@ async function main(argv: string[]): Promise<number> {
     {
       timeoutMs: cmd === 'status' || cmd === 'stop' ? 10_000 : undefined,
       onProgress: (p) => {
-        if (tty) process.stderr.write(`\r\x1b[K${Object.entries(p).map(([k, v]) => `${k}=${typeof v === 'object' ? JSON.stringify(v) : String(v)}`).join(' ')}`);
+        if (tty) process.stderr.write(`\r\x1b[K${Object.entries(p).map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`).join(' ')}`);
       },
     },
   );

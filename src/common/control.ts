@@ -19,7 +19,10 @@ export type ControlReply =
   | { id?: string | number | null; ok: false; error: { code: ErrorCode; message: string; details?: unknown } }
   | { id?: string | number | null; event: 'progress'; progress: Record<string, unknown> };
 
+/** Longest request line the supervisor accepts, in bytes (newline excluded). */
 export const MAX_CONTROL_LINE = 64 * 1024;
+/** A control connection with no request in flight is closed after this much silence. */
+export const CONTROL_IDLE_TIMEOUT_MS = 60_000;
 
 /**
  * Sends one request and resolves with the final reply. `onProgress` receives

@@ -1,4 +1,6 @@
 // The instance lock: one supervisor per control socket (proper-lockfile).
+import fs from 'node:fs';
+import path from 'node:path';
 import lockfile from 'proper-lockfile';
 import { MosnError } from '../common/errors.js';
 import { controlRequest } from '../common/control.js';
@@ -16,9 +18,14 @@ export async function acquireInstanceLock(controlSocket: string, log: Logger): P
     onCompromised: (err: Error) => log.error({ err }, 'instance lock compromised (event loop blocked too long?)'),
   };
   try {
+    // The lock lives next to the socket; its directory (e.g. /run/mosn) may
+    // not exist yet on a fresh boot.
+    fs.mkdirSync(path.dirname(controlSocket), { recursive: true });
     return await lockfile.lock(controlSocket, { ...opts, retries: 0 });
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ELOCKED') throw new MosnError('MOSN_ERR_ALREADY_RUNNING', `cannot take the instance lock ${lockfilePath}: ${(err as Error).message}`);
+    if ((err as NodeJS.ErrnoException).code !== 'ELOCKED') {
+      throw new MosnError('MOSN_ERR_INSTANCE_LOCK', `cannot take the instance lock ${lockfilePath}: ${(err as Error).message}`, { cause: err });
+    }
   }
   // Held: by a live supervisor (it answers) or by one that died recently
   // (the lock goes stale within STALE_MS).

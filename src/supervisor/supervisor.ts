@@ -99,6 +99,7 @@ export class Supervisor {
   #recentExits: number[] = [];
   #lastCrashLoopLog = 0;
   #stopPromise: Promise<void> | undefined;
+  #stopGraceful = false;
   readonly #restartTimers = new Set<NodeJS.Timeout>();
   #markStopped!: () => void;
   /** Resolves once a stop (graceful or fast) has completed. */
@@ -463,9 +464,21 @@ export class Supervisor {
     }
   }
 
-  /** Graceful (drain within drain_timeout) or fast stop. Idempotent. */
+  /**
+   * Graceful (drain within drain_timeout) or fast stop. Idempotent, except
+   * that a fast stop during a graceful one escalates it (SIGINT after SIGTERM).
+   */
   stop(graceful: boolean): Promise<void> {
-    this.#stopPromise ??= this.#doStop(graceful);
+    if (this.#stopPromise) {
+      if (!graceful && this.#stopGraceful) {
+        this.#stopGraceful = false;
+        this.log.warn('fast stop requested during a graceful stop: closing every connection now');
+        for (const w of this.#allWorkers()) w.send({ v: 1, t: 'shutdown' });
+      }
+      return this.#stopPromise;
+    }
+    this.#stopGraceful = graceful;
+    this.#stopPromise = this.#doStop(graceful);
     return this.#stopPromise;
   }
 
@@ -479,6 +492,11 @@ export class Supervisor {
       w.stopping = true;
       w.send(graceful ? { v: 1, t: 'drain', timeout_ms: this.config.upgrade.drain_timeout } : { v: 1, t: 'shutdown' });
     }
+    // Nobody accepts any more: close our copy of every listening socket now,
+    // so new connections are refused at once instead of waiting in a backlog
+    // that is reset when we exit.
+    for (const l of this.listeners.values()) l.handle.close();
+    this.listeners.clear();
     await waitExits(workers, timeout + 2000);
     for (const w of workers) w.kill('SIGKILL');
     await waitExits(workers, 2000);

@@ -42,9 +42,9 @@ export interface ForwardedInfo {
 }
 
 /**
- * Request headers for the upstream: hop-by-hop removed, X-Forwarded-For
- * appended to, X-Forwarded-Proto and -Host set (kept when already present
- * for -Host), Host optionally rewritten.
+ * Request headers for the upstream: hop-by-hop and Expect removed,
+ * X-Forwarded-For appended to, X-Forwarded-Proto and -Host set (kept when
+ * already present for -Host), Host optionally rewritten.
  */
 export function upstreamRequestHeaders(raw: readonly string[], fwd: ForwardedInfo, hostRewrite: string | undefined, keep?: ReadonlySet<string>): string[] {
   const out = stripHopByHop(raw, keep);
@@ -55,7 +55,9 @@ export function upstreamRequestHeaders(raw: readonly string[], fwd: ForwardedInf
     if (lower === 'x-forwarded-for') {
       xff = xff === undefined ? out[i + 1]! : `${out[i + 1]!}, ${xff}`;
       out.splice(i, 2);
-    } else if (lower === 'x-forwarded-proto') {
+    } else if (lower === 'x-forwarded-proto' || lower === 'expect') {
+      // Expect: 100-continue was answered by the downstream server already;
+      // forwarding it would make the upstream wait for a continue nobody sends.
       out.splice(i, 2);
     } else if (lower === 'x-forwarded-host') {
       haveXfHost = true;

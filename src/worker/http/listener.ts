@@ -193,9 +193,10 @@ export class HttpListener {
     if (this.ctx.draining || conn?.closing) res.shouldKeepAlive = false;
 
     const match = this.#router.route(req.headers.host, req.url ?? '/', req.headers);
-    let upstream: string | undefined = undefined;
-    const finish = (status: number, error: ErrorCode | undefined, bytesOut: number): void => {
-      this.#record(req, res, conn, match?.vhost, match?.route, status, error, upstream, started, bytesOut);
+    // Read now: once the body has streamed upstream, req.socket is null.
+    const client = req.socket.remoteAddress;
+    const finish = (status: number, error: ErrorCode | undefined, bytesOut: number, upstream?: string): void => {
+      this.#record(req, res, conn, match?.vhost, match?.route, status, error, upstream, started, bytesOut, client);
     };
     if (!match) {
       this.#local(res, 404, 'no route matched\n', 'MOSN_ERR_NO_ROUTE');
@@ -225,7 +226,7 @@ export class HttpListener {
       finish(503, 'MOSN_ERR_NO_HEALTHY_UPSTREAM', 0);
       return;
     }
-    upstream = endpoint.address.text;
+    const upstream = endpoint.address.text;
     const exchange = new ProxyExchange(
       req,
       res,
@@ -236,7 +237,7 @@ export class HttpListener {
         this.ctx.metrics.upstreamErrors.labels(cluster.name, code).inc();
         this.#local(res, status, `upstream error: ${code}\n`, code);
       },
-      (o) => finish(o.status, o.error, o.bytesOut),
+      (o) => finish(o.status, o.error, o.bytesOut, upstream),
     );
     const headers = upstreamRequestHeaders(
       req.rawHeaders,
@@ -264,9 +265,8 @@ export class HttpListener {
     upstream: string | undefined,
     started: number,
     bytesOut: number,
+    client: string | undefined,
   ): void {
-    // The socket may already be detached from `req` when the response ends.
-    const client = req.socket?.remoteAddress;
     const done = (): void => {
       if (conn) {
         conn.inflight--;
@@ -347,10 +347,19 @@ function rewritePath(url: string, route: Route): string {
     }
   }
   const rw = route.route?.prefix_rewrite;
-  if (rw !== undefined && route.match.prefix !== undefined && path.startsWith(route.match.prefix)) {
-    path = rw + path.slice(route.match.prefix.length);
-  }
+  if (rw !== undefined) path = rewritePrefix(path, route, rw);
   return path;
+}
+
+/** prefix_rewrite replaces the matched prefix, or the whole path for a path match; the query stays. */
+function rewritePrefix(url: string, route: Route, rw: string): string {
+  const { prefix, path: exact } = route.match;
+  if (prefix !== undefined && url.startsWith(prefix)) return rw + url.slice(prefix.length);
+  if (exact !== undefined) {
+    const q = url.indexOf('?');
+    if ((q < 0 ? url : url.slice(0, q)) === exact) return rw + (q < 0 ? '' : url.slice(q));
+  }
+  return url;
 }
 
 function redirectLocation(route: Route, req: IncomingMessage): string {
@@ -360,9 +369,7 @@ function redirectLocation(route: Route, req: IncomingMessage): string {
   let path = q < 0 ? url : url.slice(0, q);
   const query = q < 0 || r.strip_query ? '' : url.slice(q);
   if (r.path !== undefined) path = r.path;
-  else if (r.prefix_rewrite !== undefined && route.match.prefix !== undefined && path.startsWith(route.match.prefix)) {
-    path = r.prefix_rewrite + path.slice(route.match.prefix.length);
-  }
+  else if (r.prefix_rewrite !== undefined) path = rewritePrefix(path, route, r.prefix_rewrite);
   if (r.scheme === undefined && r.host === undefined) return path + query;
   const scheme = r.scheme ?? 'http';
   const host = r.host ?? req.headers.host ?? 'localhost';

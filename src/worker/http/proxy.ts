@@ -42,7 +42,11 @@ export function classifyUpstreamError(err: unknown): { status: number; code: Err
     case 'MOSN_DOWNSTREAM_GONE':
       return { status: 499, code: 'MOSN_ERR_DOWNSTREAM_RESET', connect: false };
     default:
-      if (typeof code === 'string' && (code.startsWith('HPE_') || code === 'UND_ERR_INFO' || code === 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH')) {
+      // undici's HTTPParserError often carries no code: recognise it by name.
+      if (
+        (err as { name?: unknown } | null)?.name === 'HTTPParserError' ||
+        (typeof code === 'string' && (code.startsWith('HPE_') || code === 'UND_ERR_INFO' || code === 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH'))
+      ) {
         return { status: 502, code: 'MOSN_ERR_UPSTREAM_PROTOCOL', connect: false };
       }
       return { status: 502, code: 'MOSN_ERR_UPSTREAM_RESET', connect: false };
@@ -100,6 +104,12 @@ export class ProxyExchange implements Dispatcher.DispatchHandler {
   }
 
   onConnect(abort: (err?: Error) => void): void {
+    // Timed out or abandoned while queued for a pooled connection: the client
+    // has its answer already, so the request must never reach the upstream.
+    if (this.#settled) {
+      abort(new Error('exchange settled before dispatch'));
+      return;
+    }
     this.#abort = abort;
   }
 

@@ -51,6 +51,10 @@ export function handleUpgrade(
       client: socket.remoteAddress,
     });
   };
+  // Node's HTTP server took its own error listener off the socket when it
+  // handed it over: without one, a client reset while we answer or connect
+  // upstream would be an uncaught exception. The tunnel adds its own later.
+  socket.on('error', () => undefined);
   socket.pause();
   const route = match?.route;
   if (!route) {

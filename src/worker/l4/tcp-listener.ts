@@ -60,8 +60,12 @@ export class L4Session implements TrackedConnection {
     else this.downstream.destroy();
   }
 
-  /** Session over (not moved away): metrics, access log, registry. */
+  #finished = false;
+
+  /** Session over (not moved away): metrics, access log, registry. Once. */
   finish(r: TunnelResult | { error: ErrorCode; bytesDownToUp: 0; bytesUpToDown: 0 }): void {
+    if (this.#finished) return;
+    this.#finished = true;
     const { ctx, listener } = this;
     const duration = performance.now() - this.started;
     ctx.metrics.connectionsActive.labels(listener).dec();
@@ -108,12 +112,22 @@ export class TcpListener {
     // upstream is connected.
     const upstream = net.connect({ host: endpoint.address.host, port: endpoint.address.port, allowHalfOpen: true, noDelay: true });
     const connectTimer = setTimeout(() => upstream.destroy(Object.assign(new Error('connect timeout'), { code: 'ETIMEDOUT' })), cluster.config.connect_timeout);
+    // The client gave up while we were connecting: nothing will ever reach
+    // 'connect' or 'error' once we destroy the upstream, so settle here.
     const onEarlyClientError = (): void => {
+      clearTimeout(connectTimer);
+      upstream.removeAllListeners('connect');
+      upstream.removeAllListeners('error');
+      upstream.on('error', () => undefined);
       upstream.destroy();
+      endpoint.active--;
+      session.finish({ error: 'MOSN_ERR_DOWNSTREAM_RESET', bytesDownToUp: 0, bytesUpToDown: 0 });
     };
     socket.once('error', onEarlyClientError);
     upstream.once('error', (err: NodeJS.ErrnoException) => {
       clearTimeout(connectTimer);
+      socket.removeListener('error', onEarlyClientError);
+      socket.on('error', () => undefined);
       endpoint.active--;
       const code: ErrorCode = err.code === 'ETIMEDOUT' ? 'MOSN_ERR_UPSTREAM_CONNECT_TIMEOUT' : 'MOSN_ERR_UPSTREAM_CONNECT';
       ctx.metrics.upstreamConnectErrors.labels(cluster.name).inc();
