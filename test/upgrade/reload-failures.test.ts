@@ -196,7 +196,7 @@ void t.test('a new generation that cannot start is rolled back with zero losses'
     t.match(r.stderr, /exited before ready \(code 3/, 'says why: the worker exited with code 3');
     t.match(r.stderr, 'MOSN_ERR_RELOAD_FAILED');
     await assertUnchanged(t, m, before, 'upgrade', 'MOSN_ERR_RELOAD_FAILED');
-    await waitFor(() => processesMentioning(dir).length === 0, { timeoutMs: 5000, what: `no process of ${dir} left` });
+    await waitFor(() => processesMentioning(path.join(dir, 'dist/worker/main.js')).length === 0, { timeoutMs: 5000, what: `no process of ${dir} left` });
     await assertLoadClean(t, load, 'crashing release');
   });
 
@@ -211,7 +211,7 @@ void t.test('a new generation that cannot start is rolled back with zero losses'
     const t0 = Date.now();
     const pending = m.ctl('upgrade', dir);
     // While it runs, the fake workers exist (so the orphan check below can see them).
-    await waitFor(() => (seen = processesMentioning(dir).length) >= 2, { timeoutMs: 5000, what: 'both fake workers to run' });
+    await waitFor(() => (seen = processesMentioning(path.join(dir, 'dist/worker/main.js')).length) >= 2, { timeoutMs: 5000, what: 'both fake workers to run' });
     t.equal(seen, 2, 'both fake workers were started');
     const r = await pending;
     const took = Date.now() - t0;
@@ -223,7 +223,7 @@ void t.test('a new generation that cannot start is rolled back with zero losses'
     await assertUnchanged(t, m, before, 'upgrade', 'MOSN_ERR_RELOAD_FAILED');
     const d = (await ctlStatus(m)).last_reload!.duration_ms;
     t.ok(d >= 1000 && d < 3000, `rolled back ~1s after the start (last_reload.duration_ms ${d})`);
-    await waitFor(() => processesMentioning(dir).length === 0, { timeoutMs: 5000, what: `no process of ${dir} left (orphans)` });
+    await waitFor(() => processesMentioning(path.join(dir, 'dist/worker/main.js')).length === 0, { timeoutMs: 5000, what: `no process of ${dir} left (orphans)` });
     await assertLoadClean(t, load, 'hanging release');
   });
 
