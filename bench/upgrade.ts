@@ -124,7 +124,11 @@ async function main(): Promise<void> {
   fs.writeFileSync(path.join(dir, 'mosn.yaml'), YAML.stringify(cfg));
   const env = { ...process.env };
   delete env['NODE_OPTIONS'];
-  const mosn = execa(process.execPath, [path.join(ROOT, 'dist/cli/mosn.js'), 'start', '-c', path.join(dir, 'mosn.yaml')], { reject: false, env, extendEnv: false, stdio: ['ignore', 'ignore', 'pipe'] });
+  // MOSN_BENCH_CPU_PROF=DIR profiles every mosn process (supervisor and workers).
+  const prof = process.env['MOSN_BENCH_CPU_PROF'];
+  const profArgs = prof ? ['--cpu-prof', `--cpu-prof-dir=${prof}`] : [];
+  if (prof) env['MOSN_WORKER_NODE_ARGS'] = profArgs.join(' ');
+  const mosn = execa(process.execPath, [...profArgs, path.join(ROOT, 'dist/cli/mosn.js'), 'start', '-c', path.join(dir, 'mosn.yaml')], { reject: false, env, extendEnv: false, stdio: ['ignore', 'ignore', 'pipe'] });
   const ctl = async (...a: string[]): Promise<Record<string, unknown>> => {
     const r = await execa(process.execPath, [path.join(ROOT, 'dist/cli/mosnctl.js'), '--socket', sockPath, ...a, '--json'], { reject: false, env, extendEnv: false });
     if (r.exitCode !== 0) throw new Error(`mosnctl ${a.join(' ')}: ${String(r.stderr)}`);

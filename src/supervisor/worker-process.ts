@@ -45,7 +45,8 @@ export class WorkerProcess extends EventEmitter {
     this.#log = o.log;
     this.child = fork(o.script, [], {
       execPath: o.execPath,
-      execArgv: [],
+      // Extra Node flags for workers (profiling, heap limits): MOSN_WORKER_NODE_ARGS="--cpu-prof --max-old-space-size=512".
+      execArgv: (process.env['MOSN_WORKER_NODE_ARGS'] ?? '').split(/\s+/).filter((a) => a !== ''),
       serialization: 'json',
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
       env: { ...process.env, MOSN_ROLE: 'worker' },

@@ -170,19 +170,22 @@ class Worker {
     this.exit();
   }
 
+  #exiting = false;
+
   exit(): void {
-    if (this.phase.phase === 'stopped') return;
+    if (this.#exiting) return;
+    this.#exiting = true;
     if (this.#drainTimer) clearTimeout(this.#drainTimer);
     clearInterval(this.#metricsTimer);
     this.ctx.clusters.destroy();
-    // Last snapshot so the supervisor keeps every count this worker made.
+    // Last snapshot so the supervisor keeps every count this worker made;
+    // leave once it is written (IPC keeps order: everything before it is too).
     void this.ctx.metrics.registry.getMetricsAsJSON().then((metrics) => {
-      send({ v: 1, t: 'metrics', id: null, snapshot: { metrics }, connections: this.ctx.registry.counts() });
       this.phase.to('stopped');
       this.ctx.access.flush();
-      // Let the IPC queue flush before leaving.
-      process.disconnect?.();
-      setTimeout(() => process.exit(0), 50).unref();
+      const leave = (): never => process.exit(0);
+      setTimeout(leave, 1000).unref();
+      send({ v: 1, t: 'metrics', id: null, snapshot: { metrics }, connections: this.ctx.registry.counts() }, undefined, leave);
     });
   }
 }
