@@ -32,9 +32,52 @@ interface StatusResult {
   config_file: string;
   admin: { address: string; port: number } | null;
   generation: number | null;
-  generations: { id: number; state: string; workers: { slot: number; pid: number; phase: string; connections: Record<string, number> }[] }[];
+  generations: { id: number; state: string; version?: string; node?: string; workers: { slot: number; pid: number; phase: string; connections: Record<string, number> }[] }[];
   listeners: { name: string; protocol: string; address: string; port: number }[];
   connections: Record<string, number>;
+  migrated?: Record<string, number>;
+  reload_in_progress?: string | null;
+  last_reload?: {
+    kind: string;
+    ok: boolean;
+    at: string;
+    duration_ms: number;
+    generation?: number;
+    migrated?: number;
+    remaining?: number;
+    error?: { code: string; message: string };
+  } | null;
+}
+
+/** What reload/upgrade progress events and results carry (docs/control-protocol.md). */
+interface ReloadInfo {
+  phase?: string;
+  generation?: number;
+  workers?: number;
+  ready?: number;
+  leaving?: number;
+  migrated?: number;
+  remaining?: number;
+  duration_ms?: number;
+  version?: string;
+  old_generation_exited?: boolean;
+}
+
+/** One line for a progress event on a terminal. */
+function formatProgress(cmd: string, p: ReloadInfo): string {
+  const parts = [`${cmd}: ${p.phase ?? ''}`];
+  if (p.generation !== undefined) parts.push(`generation ${p.generation}`);
+  if (p.ready !== undefined) parts.push(`workers ready ${p.ready}/${p.workers ?? '?'}`);
+  if (p.leaving !== undefined) parts.push(`moving connections out of ${p.leaving} old workers`);
+  if (p.migrated !== undefined) parts.push(`migrated ${p.migrated}, draining ${p.remaining ?? 0}`);
+  return parts.join(', ');
+}
+
+function formatResult(cmd: string, result: unknown): string {
+  if (cmd !== 'reload' && cmd !== 'upgrade') return `${cmd}: ok ${JSON.stringify(result)}\n`;
+  const r = result as ReloadInfo;
+  const exited = r.old_generation_exited ? 'old generation exited' : 'old generation still draining';
+  return `${cmd}: ok in ${r.duration_ms ?? '?'} ms: generation ${r.generation ?? '?'} (${r.version ?? '?'}) serving; migrated ${r.migrated ?? 0} connections, ${r.remaining ?? 0} draining; ${exited}\n`;
 }
 
 function formatStatus(s: StatusResult): string {
@@ -47,8 +90,21 @@ function formatStatus(s: StatusResult): string {
     'listeners',
     ...s.listeners.map((l) => `  ${l.name.padEnd(16)} ${l.protocol.padEnd(5)} ${l.address}:${l.port}`),
   ];
+  if (s.migrated) lines.splice(4, 0, `migrated     http ${s.migrated['http'] ?? 0}  tcp ${s.migrated['tcp'] ?? 0}  tunnel ${s.migrated['tunnel'] ?? 0}  (since start)`);
+  const draining = s.generations.filter((g) => g.state === 'draining').reduce((n, g) => n + g.workers.reduce((m, w) => m + (w.connections['active'] ?? 0), 0), 0);
+  if (draining > 0) lines.splice(4, 0, `draining     ${draining} connections in old generations`);
+  if (s.reload_in_progress) lines.push(`reload       ${s.reload_in_progress} in progress`);
+  const lr = s.last_reload;
+  if (lr) {
+    lines.push(
+      lr.ok
+        ? `last ${lr.kind}  ok at ${lr.at} in ${lr.duration_ms} ms: generation ${lr.generation ?? '?'}, migrated ${lr.migrated ?? 0}, draining ${lr.remaining ?? 0}`
+        : `last ${lr.kind}  FAILED at ${lr.at}: ${lr.error?.message.split('\n')[0] ?? '?'} [${lr.error?.code ?? '?'}]`,
+    );
+  }
   for (const g of s.generations) {
     lines.push(`generation ${g.id} (${g.state})`);
+    if (g.version) lines.push(`  release ${g.version}${g.node ? `, node ${g.node}` : ''}`);
     for (const w of g.workers) {
       lines.push(`  worker ${w.slot}  pid ${String(w.pid).padEnd(7)} ${w.phase.padEnd(9)} connections ${w.connections['active'] ?? 0}`);
     }
@@ -106,7 +162,7 @@ async function main(argv: string[]): Promise<number> {
     {
       timeoutMs: cmd === 'status' || cmd === 'stop' ? 10_000 : undefined,
       onProgress: (p) => {
-        if (tty) process.stderr.write(`\r\x1b[K${Object.entries(p).map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`).join(' ')}`);
+        if (tty) process.stderr.write(`\r\x1b[K${formatProgress(cmd, p)}`);
       },
     },
   );
@@ -118,7 +174,7 @@ async function main(argv: string[]): Promise<number> {
   }
   if (json) process.stdout.write(JSON.stringify(reply.result, null, 2) + '\n');
   else if (cmd === 'status') process.stdout.write(formatStatus(reply.result as StatusResult));
-  else process.stdout.write(`${cmd}: ok ${JSON.stringify(reply.result)}\n`);
+  else process.stdout.write(formatResult(cmd, reply.result));
   return 0;
 }
 
