@@ -6,6 +6,7 @@ import { createLogger } from '../common/log.js';
 import { VERSION } from '../common/version.js';
 import { loadConfig } from '../config/index.js';
 import { Supervisor } from '../supervisor/supervisor.js';
+import { predecessorPeer } from '../upgrade/handover.js';
 import { parseArgs, UsageError } from './args.js';
 
 const USAGE = `usage:
@@ -94,9 +95,16 @@ async function start(configFile: string): Promise<number> {
     log.info('SIGUSR1: reopening access logs');
     sup.reopenLogs();
   });
-  process.on('SIGUSR2', () => log.warn('SIGUSR2: handover is not available in this release'));
+  process.on('SIGUSR2', () => {
+    log.info('SIGUSR2: handing over to a new supervisor from the running release');
+    sup.reload('upgrade', {}, (p) => log.info({ progress: p }, 'upgrade progress')).catch((err: unknown) => {
+      if (isMosnError(err) && (err.code === 'MOSN_ERR_IN_PROGRESS' || err.code === 'MOSN_ERR_SHUTTING_DOWN')) log.warn({ code: err.code }, `SIGUSR2: upgrade refused: ${err.message}`);
+    });
+  });
+  const predecessor = predecessorPeer(log);
   try {
-    await sup.start();
+    if (predecessor) await sup.takeover(predecessor);
+    else await sup.start();
   } catch (err) {
     log.fatal({ code: isMosnError(err) ? err.code : undefined, err: isMosnError(err) ? undefined : err }, errorMessage(err));
     printError(err);

@@ -119,3 +119,41 @@ export function unrecognized(of: string, reason: string): { v: 1; t: 'unrecogniz
 export function assertNever(x: never, what: string): never {
   throw new Error(`unhandled ${what}: ${JSON.stringify(x)}`);
 }
+
+// ---- supervisor <-> supervisor (handover) ---------------------------------
+// Between the running supervisor ("old") and its successor ("new"), which
+// may be another release on another Node.js: JSON, versioned, and every
+// unknown message answered with `unrecognized`. Sequence (docs/upgrade.md):
+// new: sup_hello -> old: sup_state + sup_listener (with handles) -> new:
+// sup_ready | sup_failed -> old: sup_commit -> new: sup_committed -> old:
+// conn_relay / fence_release while its workers move out -> old: sup_metrics
+// (final counters) -> old exits.
+
+export interface HandoverState {
+  /** The generation counter: the successor's first generation is this + 1. */
+  readonly generation: number;
+  /** Listener handles that follow as sup_listener messages. */
+  readonly listeners: readonly ListenerBinding[];
+  readonly started_at: string;
+  readonly migrated: { readonly http: number; readonly tcp: number; readonly tunnel: number };
+  readonly last_reload: unknown;
+}
+
+export type PeerMessage =
+  | { v: 1; t: 'sup_hello'; pid: number; version: string; node: string }
+  | { v: 1; t: 'sup_state'; state: HandoverState }
+  /** Carries a listening handle (bound, listening) for `name`. */
+  | { v: 1; t: 'sup_listener'; name: string }
+  | { v: 1; t: 'sup_ready'; generation: number; listeners: readonly string[] }
+  | { v: 1; t: 'sup_failed'; code: string; message: string }
+  /** The old supervisor released the lock and the admin port: take them, and the control socket path. */
+  | { v: 1; t: 'sup_commit'; metrics: unknown[] }
+  /** Carries the admin endpoint's listening handle (sent right before sup_commit). */
+  | { v: 1; t: 'sup_admin' }
+  | { v: 1; t: 'sup_committed'; pid: number }
+  /** A connection leaving an old worker, relayed to the successor (carries its fd). */
+  | { v: 1; t: 'conn_relay'; conn: ExportedConn }
+  | { v: 1; t: 'fence_release'; session: string; dir: Direction }
+  /** Counters of the old side once its workers are gone (replaces the commit-time baseline). */
+  | { v: 1; t: 'sup_metrics'; metrics: unknown[] }
+  | { v: 1; t: 'unrecognized'; of: string; reason: string };

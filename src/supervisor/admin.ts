@@ -1,6 +1,7 @@
 // The admin HTTP endpoint (loopback by default): /metrics /ready /live
 // /config_dump /status.
 import http from 'node:http';
+import type net from 'node:net';
 import type { HostPort } from '../config/types.js';
 import type { Logger } from '../common/log.js';
 
@@ -11,7 +12,8 @@ export interface AdminHandlers {
   status(): Promise<unknown>;
 }
 
-export function startAdmin(addr: HostPort, h: AdminHandlers, log: Logger): Promise<http.Server> {
+/** `handle`: an already listening socket (taken over from a predecessor) instead of binding `addr`. */
+export function startAdmin(addr: HostPort, h: AdminHandlers, log: Logger, handle?: unknown): Promise<http.Server> {
   const server = http.createServer((req, res) => {
     const url = (req.url ?? '/').split('?')[0];
     const json = (status: number, body: unknown): void => {
@@ -55,9 +57,11 @@ export function startAdmin(addr: HostPort, h: AdminHandlers, log: Logger): Promi
   });
   return new Promise((resolve, reject) => {
     server.once('error', reject);
-    server.listen(addr.port, addr.host, () => {
+    const onListening = (): void => {
       server.removeListener('error', reject);
       resolve(server);
-    });
+    };
+    if (handle) server.listen(handle as net.Server, onListening);
+    else server.listen(addr.port, addr.host, onListening);
   });
 }

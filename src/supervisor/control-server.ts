@@ -17,6 +17,8 @@ import type { Logger } from '../common/log.js';
 
 export interface ControlContext {
   readonly progress: (p: Record<string, unknown>) => void;
+  /** Runs `fn` once the final reply has been written (or could not be). */
+  readonly afterReply: (fn: () => void) => void;
 }
 
 export type ControlHandler = (req: ControlRequest, ctx: ControlContext) => Promise<unknown>;
@@ -47,8 +49,9 @@ function serve(sock: net.Socket, handler: ControlHandler, log: Logger): void {
   let pending = 0;
   let clientEnded = false;
   let refused = false;
-  const write = (r: ControlReply): void => {
-    if (!sock.destroyed && sock.writable) sock.write(JSON.stringify(r) + '\n');
+  const write = (r: ControlReply, done?: () => void): void => {
+    if (!sock.destroyed && sock.writable) sock.write(JSON.stringify(r) + '\n', () => done?.());
+    else done?.();
   };
   const fail = (id: ReplyId, code: ErrorCode, message: string, details?: unknown): void =>
     write({ id, ok: false, error: { code, message, ...(details === undefined ? {} : { details }) } });
@@ -93,10 +96,11 @@ function serve(sock: net.Socket, handler: ControlHandler, log: Logger): void {
     };
     pending++;
     // A handler that throws synchronously rejects like one that fails later.
-    const run = Promise.resolve().then(() => handler(req, { progress: (p) => write({ id, event: 'progress', progress: p }) }));
+    let after: (() => void) | undefined;
+    const run = Promise.resolve().then(() => handler(req, { progress: (p) => write({ id, event: 'progress', progress: p }), afterReply: (fn) => (after = fn) }));
     run
       .then(
-        (result) => write({ id, ok: true, result }),
+        (result) => write({ id, ok: true, result }, () => after?.()),
         (err: unknown) => {
           if (isMosnError(err)) fail(id, err.code, err.message, (err as { details?: unknown }).details);
           else {

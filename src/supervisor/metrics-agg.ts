@@ -38,6 +38,8 @@ export class MetricsAggregator {
   /** Pids folded recently: anything still arriving from them is ignored. */
   readonly #foldedAt = new Map<number, number>();
   #folding: Promise<void> = Promise.resolve();
+  /** Counts handed over by a predecessor supervisor (replaced, never added twice). */
+  #baseline: Snapshot = [];
 
   constructor(
     private readonly own: SupervisorMetrics,
@@ -78,10 +80,23 @@ export class MetricsAggregator {
     }
   }
 
-  async render(): Promise<{ contentType: string; body: string }> {
+  /** The predecessor's counts at the handover; a later call replaces them (they only grow). */
+  setBaseline(metrics: unknown[]): void {
+    this.#baseline = keepCounts(metrics as Snapshot);
+  }
+
+  async #parts(): Promise<Snapshot[]> {
     const own = (await this.own.registry.getMetricsAsJSON()) as Snapshot;
-    const parts = [own, this.#folded, ...[...this.#exited.values()].map((e) => e.snapshot), ...this.#live.values()];
-    const reg = aggregate(parts);
+    return [own, this.#baseline, this.#folded, ...[...this.#exited.values()].map((e) => e.snapshot), ...this.#live.values()];
+  }
+
+  async render(): Promise<{ contentType: string; body: string }> {
+    const reg = aggregate(await this.#parts());
     return { contentType: reg.contentType, body: await reg.metrics() };
+  }
+
+  /** Every count so far (no gauges), for a successor supervisor. */
+  async counts(): Promise<unknown[]> {
+    return keepCounts((await aggregate(await this.#parts()).getMetricsAsJSON()));
   }
 }

@@ -5,7 +5,7 @@ import type net from 'node:net';
 import type http from 'node:http';
 import { ConfigError, MosnError, errorMessage, isMosnError } from '../common/errors.js';
 import type { ControlRequest } from '../common/control.js';
-import type { ConnectionCounts, Direction, ExportedConn } from '../common/ipc.js';
+import type { ConnectionCounts, Direction, ExportedConn, HandoverState, PeerMessage } from '../common/ipc.js';
 import { PhaseTracker, type Logger } from '../common/log.js';
 import { SupervisorMetrics } from '../common/metrics.js';
 import { detectInternals } from '../common/node-internals.js';
@@ -13,6 +13,8 @@ import { VERSION } from '../common/version.js';
 import { loadConfig } from '../config/index.js';
 import type { Config } from '../config/types.js';
 import { ConnectionRelay } from '../upgrade/relay.js';
+import { PeerInbox, spawnSuccessor, type Peer } from '../upgrade/handover.js';
+import fs from 'node:fs';
 import { resolveRelease, type Release } from '../upgrade/release.js';
 import { startAdmin } from './admin.js';
 import { startControlServer, type ControlContext } from './control-server.js';
@@ -21,8 +23,8 @@ import { acquireInstanceLock } from './lock.js';
 import { MetricsAggregator } from './metrics-agg.js';
 import { WorkerProcess } from './worker-process.js';
 
-export type SupervisorPhase = 'starting' | 'binding' | 'spawning' | 'running' | 'reloading' | 'stopping' | 'stopped';
-const PHASES: readonly SupervisorPhase[] = ['starting', 'binding', 'spawning', 'running', 'reloading', 'stopping', 'stopped'];
+export type SupervisorPhase = 'starting' | 'binding' | 'spawning' | 'taking_over' | 'running' | 'reloading' | 'handing_over' | 'handed_over' | 'stopping' | 'stopped';
+const PHASES: readonly SupervisorPhase[] = ['starting', 'binding', 'spawning', 'taking_over', 'running', 'reloading', 'handing_over', 'handed_over', 'stopping', 'stopped'];
 
 export type ReloadKind = 'reload' | 'upgrade';
 export type Progress = (p: Record<string, unknown>) => void;
@@ -42,7 +44,9 @@ export interface ReloadResult {
   readonly remaining?: number;
   readonly old_generation_exited?: boolean;
   /** Milliseconds from the request to the end of each step. */
-  readonly timings?: { readonly validated: number; readonly ready: number; readonly handed_over: number; readonly old_exited: number | null };
+  readonly timings?: { readonly validated: number; readonly ready: number; readonly handed_over: number; readonly old_exited: number | null; readonly committed?: number };
+  /** For an upgrade: the supervisor process that took over. */
+  readonly supervisor?: { readonly previous_pid: number; readonly pid: number; readonly node: string };
   readonly error?: { code: string; message: string };
 }
 
@@ -89,6 +93,9 @@ export class Supervisor {
   readonly migratedTotal = { http: 0, tcp: 0, tunnel: 0 };
   readonly relay: ConnectionRelay;
   #reloading: ReloadKind | undefined;
+  /** Set once a successor supervisor took over: old workers' connections go to it. */
+  #successor: Peer | undefined;
+  #successorSends = 0;
   readonly startedAt = new Date();
   #generationCounter = 0;
   #releaseLock: (() => Promise<void>) | undefined;
@@ -132,32 +139,129 @@ export class Supervisor {
         this.log.info({ listener: b.name, address: b.address, port: b.port, protocol: b.config.protocol }, 'listener bound');
       }
       this.#control = await startControlServer(this.config.control_socket, (req, ctx) => this.#onControl(req, ctx), this.log);
-      this.#admin = await startAdmin(
-        this.config.admin.address,
-        {
-          metrics: () => this.#renderMetrics(),
-          ready: () => this.phase.phase === 'running',
-          configDump: () => this.config,
-          status: () => this.status(),
-        },
-        this.log,
-      ).catch((err: unknown) => {
-        throw new MosnError('MOSN_ERR_LISTEN', `admin: cannot bind ${this.config.admin.address.text}: ${errorMessage(err)}`, { cause: err });
-      });
-      const a = this.#admin.address() as net.AddressInfo;
-      this.#admin_address = { address: a.address, port: a.port };
-      this.log.info({ admin: `${a.address}:${a.port}`, control_socket: this.config.control_socket }, 'admin and control endpoints up');
+      await this.#startAdmin();
       this.phase.to('spawning');
       const gen = this.#newGeneration(this.config, [...this.listeners.values()], resolveRelease());
       await this.#waitReady(gen, this.config.upgrade.ready_timeout);
-      gen.state = 'current';
-      this.current = gen;
-      this.metrics.generation.set(gen.id);
-      this.#updateWorkerGauge();
+      this.#makeCurrent(gen);
       this.phase.to('running', { generation: gen.id, workers: gen.workers.length });
     } catch (err) {
       await this.#teardown();
       throw err;
+    }
+  }
+
+  async #startAdmin(handle?: unknown): Promise<void> {
+    this.#admin = await startAdmin(
+      this.config.admin.address,
+      {
+        metrics: () => this.#renderMetrics(),
+        ready: () => this.phase.phase === 'running' || this.phase.phase === 'reloading',
+        configDump: () => this.config,
+        status: () => this.status(),
+      },
+      this.log,
+      handle,
+    ).catch((err: unknown) => {
+      throw new MosnError('MOSN_ERR_LISTEN', `admin: cannot bind ${this.config.admin.address.text}: ${errorMessage(err)}`, { cause: err });
+    });
+    const a = this.#admin.address() as net.AddressInfo;
+    this.#admin_address = { address: a.address, port: a.port };
+    this.log.info({ admin: `${a.address}:${a.port}`, control_socket: this.config.control_socket }, 'admin and control endpoints up');
+  }
+
+  #makeCurrent(gen: Generation): void {
+    gen.state = 'current';
+    this.current = gen;
+    this.metrics.generation.set(gen.id);
+    this.#updateWorkerGauge();
+  }
+
+  /**
+   * Start as the successor of a running supervisor (docs/upgrade.md,
+   * "Supervisor handover"): take its listening sockets, start our workers,
+   * and only once they are ready take the control socket, the admin port
+   * and the lock; then its workers' connections move to ours.
+   */
+  async takeover(peer: Peer): Promise<void> {
+    const inbox = new PeerInbox(peer);
+    const fail = (code: string, err: unknown): never => {
+      peer.send({ v: 1, t: 'sup_failed', code, message: errorMessage(err) });
+      throw err;
+    };
+    const tempControl = `${this.config.control_socket}.takeover-${process.pid}`;
+    let gen: Generation | undefined;
+    try {
+      this.phase.to('taking_over');
+      peer.send({ v: 1, t: 'sup_hello', pid: process.pid, version: VERSION, node: process.version });
+      const { msg: st } = await inbox.next(['sup_state'], 10_000, 'the handover state');
+      const state = st.state;
+      this.#generationCounter = state.generation;
+      this.migratedTotal.http += state.migrated.http;
+      this.migratedTotal.tcp += state.migrated.tcp;
+      this.migratedTotal.tunnel += state.migrated.tunnel;
+      const received = new Map<string, BoundListener>();
+      for (let i = 0; i < state.listeners.length; i++) {
+        const { msg, handle } = await inbox.next(['sup_listener'], 10_000, 'listening sockets');
+        const b = state.listeners.find((l) => l.name === msg.name);
+        if (!b || !handle) continue;
+        const cfg = this.config.listeners.find((l) => l.name === msg.name);
+        received.set(msg.name, { name: msg.name, config: cfg ?? this.config.listeners[0]!, handle: handle as BoundListener['handle'], address: b.address, port: b.port });
+      }
+      this.phase.to('binding');
+      // Same name and address: the predecessor's socket; anything else is bound here.
+      const reuse = new Map<string, BoundListener>();
+      for (const l of this.config.listeners) {
+        const r = received.get(l.name);
+        if (r && r.address === l.address.host && (l.address.port === 0 || l.address.port === r.port)) reuse.set(l.name, { ...r, config: l });
+      }
+      const bound = bindAll(this.config.listeners, reuse);
+      for (const [name, r] of received) if (!reuse.has(name)) r.handle.close();
+      for (const b of bound) this.listeners.set(b.name, b);
+      this.#control = await startControlServer(tempControl, (req, ctx) => this.#onControl(req, ctx), this.log);
+      this.phase.to('spawning');
+      gen = this.#newGeneration(this.config, bound, resolveRelease());
+      await this.#waitReady(gen, this.config.upgrade.ready_timeout);
+      this.#makeCurrent(gen);
+      peer.send({ v: 1, t: 'sup_ready', generation: gen.id, listeners: this.config.listeners.map((l) => l.name) });
+      const { handle: adminHandle } = await inbox.next(['sup_admin'], this.config.upgrade.ready_timeout + 30_000, 'the admin socket');
+      const { msg: commit } = await inbox.next(['sup_commit'], 10_000, 'the commit');
+      // Point of no return: the predecessor released the lock; the admin
+      // socket and the control socket path are ours.
+      fs.renameSync(tempControl, this.config.control_socket);
+      this.#releaseLock = await acquireInstanceLock(this.config.control_socket, this.log);
+      await this.#startAdmin(adminHandle);
+      this.aggregator.setBaseline(commit.metrics);
+      inbox.drainTo((m, h) => this.#fromPredecessor(m, h));
+      peer.onDisconnect(() => this.log.info('predecessor gone'));
+      this.phase.to('running', { generation: gen.id, workers: gen.workers.length, took_over_from: 'predecessor' });
+      peer.send({ v: 1, t: 'sup_committed', pid: process.pid });
+    } catch (err) {
+      fs.rmSync(tempControl, { force: true });
+      await this.#teardown(tempControl);
+      for (const w of gen?.workers ?? []) {
+        w.stopping = true;
+        w.kill('SIGKILL');
+      }
+      if (peer.connected) fail(isMosnError(err) ? err.code : 'MOSN_ERR_RELOAD_FAILED', err);
+      throw err;
+    }
+  }
+
+  /** Messages from the predecessor after the commit. */
+  #fromPredecessor(m: PeerMessage, handle: unknown): void {
+    switch (m.t) {
+      case 'conn_relay':
+        this.relay.onExport(m.conn, handle);
+        return;
+      case 'fence_release':
+        this.relay.onFenceRelease(m.session, m.dir);
+        return;
+      case 'sup_metrics':
+        this.aggregator.setBaseline(m.metrics);
+        return;
+      default:
+        this.log.warn({ t: m.t }, 'unexpected message from the predecessor');
     }
   }
 
@@ -179,8 +283,14 @@ export class Supervisor {
     });
     gen.workers[slot] = w;
     w.on('metrics', (m: unknown[]) => this.aggregator.update(w.pid, m));
-    w.on('conn_export', (conn: ExportedConn, handle: unknown) => this.relay.onExport(conn, handle));
-    w.on('fence_release', (session: string, dir: Direction) => this.relay.onFenceRelease(session, dir));
+    w.on('conn_export', (conn: ExportedConn, handle: unknown) => {
+      if (this.#successor) this.#relayToSuccessor(conn, handle);
+      else this.relay.onExport(conn, handle);
+    });
+    w.on('fence_release', (session: string, dir: Direction) => {
+      if (this.#successor) this.#successor.send({ v: 1, t: 'fence_release', session, dir });
+      else this.relay.onFenceRelease(session, dir);
+    });
     w.on('exit', (code: number | null, signal: string | null) => this.#onWorkerExit(gen, w, code, signal));
     this.log.info({ generation: gen.id, slot, worker_pid: w.pid }, 'worker spawned');
     return w;
@@ -313,7 +423,7 @@ export class Supervisor {
       case 'upgrade': {
         const release = req.args?.['release'];
         if (release !== undefined && typeof release !== 'string') throw new MosnError('MOSN_ERR_CONTROL_BAD_REQUEST', '"args.release" must be a path');
-        return this.reload('upgrade', { release }, ctx.progress);
+        return this.reload('upgrade', { release }, ctx.progress, ctx);
       }
     }
   }
@@ -324,7 +434,7 @@ export class Supervisor {
    * ready (else roll back) -> N stops accepting and hands its connections
    * over -> N exits when it holds none (at the latest at drain_timeout).
    */
-  async reload(kind: ReloadKind, opts: { release?: string | undefined }, progress: Progress = () => undefined): Promise<ReloadResult> {
+  async reload(kind: ReloadKind, opts: { release?: string | undefined }, progress: Progress = () => undefined, control?: ControlContext): Promise<ReloadResult> {
     if (this.phase.phase === 'stopping' || this.phase.phase === 'stopped') throw new MosnError('MOSN_ERR_SHUTTING_DOWN', `cannot ${kind}: the supervisor is stopping`);
     if (this.#reloading) throw new MosnError('MOSN_ERR_IN_PROGRESS', `cannot ${kind}: a ${this.#reloading} is already in progress`);
     if (this.phase.phase !== 'running') throw new MosnError('MOSN_ERR_IN_PROGRESS', `cannot ${kind}: the supervisor is ${this.phase.phase}`);
@@ -333,10 +443,13 @@ export class Supervisor {
     const at = new Date().toISOString();
     this.phase.to('reloading', { kind });
     try {
-      const r = await this.#doReload(kind, opts, progress, t0, at);
+      const r = kind === 'upgrade' ? await this.#doHandover(opts, progress, t0, at, control) : await this.#doReload(kind, opts, progress, t0, at);
       this.lastReload = r;
-      this.metrics.reloads.labels(kind, 'success').inc();
-      this.metrics.reloadDuration.labels(kind).observe(r.duration_ms / 1000);
+      if (!r.supervisor) {
+        // (a handover counted itself before passing its counters on)
+        this.metrics.reloads.labels(kind, 'success').inc();
+        this.metrics.reloadDuration.labels(kind).observe(r.duration_ms / 1000);
+      }
       this.log.info(r, `${kind} done`);
       return r;
     } catch (err) {
@@ -347,7 +460,7 @@ export class Supervisor {
       throw e;
     } finally {
       this.#reloading = undefined;
-      if ((this.phase.phase as SupervisorPhase) === 'reloading') this.phase.to('running');
+      if ((this.phase.phase as SupervisorPhase) === 'reloading' || (this.phase.phase as SupervisorPhase) === 'handing_over') this.phase.to('running');
     }
   }
 
@@ -452,6 +565,159 @@ export class Supervisor {
     };
   }
 
+  #relayToSuccessor(conn: ExportedConn, handle: unknown): void {
+    const h = handle as { close(): void } | undefined;
+    if (!h || !this.#successor) return;
+    if (conn.kind !== 'tcp' && conn.kind !== 'tunnel') this.migratedTotal.http++;
+    else if (conn.part === 'down') this.migratedTotal[conn.kind]++;
+    this.#successorSends++;
+    this.#successor.send({ v: 1, t: 'conn_relay', conn }, handle, () => {
+      this.#successorSends--;
+      h.close();
+    });
+  }
+
+  /**
+   * Upgrade: hand the whole service over to a successor supervisor started
+   * from `release` (docs/upgrade.md, "Supervisor handover"). Before the
+   * successor is ready, any failure rolls back (it is killed, we keep
+   * serving). After the commit our workers move their connections out to
+   * its workers through both supervisors, and we exit once they are gone.
+   */
+  async #doHandover(opts: { release?: string | undefined }, progress: Progress, t0: number, at: string, control?: ControlContext): Promise<ReloadResult> {
+    const from = this.current!;
+    progress({ phase: 'validate', kind: 'upgrade' });
+    const release = resolveRelease(opts.release);
+    try {
+      await loadConfig(this.config.source);
+    } catch (err) {
+      if (err instanceof ConfigError) {
+        const e = new MosnError('MOSN_ERR_CONFIG_INVALID', `config is invalid; nothing changed:\n${err.message}`);
+        (e as MosnError & { details?: unknown }).details = { issues: err.issues };
+        throw e;
+      }
+      throw err;
+    }
+    progress({ phase: 'start_supervisor', release: release.dir, node: release.node });
+    const { peer } = spawnSuccessor(release, this.config.source, this.log);
+    const inbox = new PeerInbox(peer);
+    let successorPid = 0;
+    const ms = (): number => Math.round((performance.now() - t0) * 10) / 10;
+    const rollback = (why: string): never => {
+      if (successorPid > 0) {
+        try {
+          process.kill(successorPid, 'SIGKILL');
+        } catch {
+          // already gone
+        }
+      }
+      peer.disconnect();
+      throw new MosnError('MOSN_ERR_RELOAD_FAILED', `rolled back, generation ${from.id} keeps serving: ${why}`);
+    };
+    const limit = this.config.upgrade.ready_timeout + 10_000;
+    try {
+      const { msg: hello } = await inbox.next(['sup_hello', 'sup_failed'], limit, 'the successor to start');
+      if (hello.t === 'sup_failed') rollback(`the successor failed: ${hello.message}`);
+      if (hello.t === 'sup_hello') {
+        successorPid = hello.pid;
+        this.log.info({ successor: hello.pid, version: hello.version, node: hello.node }, 'successor supervisor started');
+      }
+    } catch (err) {
+      rollback(`the successor supervisor did not start: ${errorMessage(err)}`);
+    }
+    const state: HandoverState = {
+      generation: this.#generationCounter,
+      listeners: [...this.listeners.values()].map((l) => ({ name: l.name, address: l.address, port: l.port })),
+      started_at: this.startedAt.toISOString(),
+      migrated: this.migratedTotal,
+      last_reload: this.lastReload ?? null,
+    };
+    peer.send({ v: 1, t: 'sup_state', state });
+    for (const l of this.listeners.values()) peer.send({ v: 1, t: 'sup_listener', name: l.name }, l.handle);
+    progress({ phase: 'start', successor: successorPid });
+    let ready: Extract<PeerMessage, { t: 'sup_ready' }> | undefined;
+    try {
+      const { msg } = await inbox.next(['sup_ready', 'sup_failed'], limit, 'the successor to be ready');
+      if (msg.t === 'sup_failed') rollback(msg.message);
+      else ready = msg;
+    } catch (err) {
+      rollback(errorMessage(err));
+    }
+    const readyAt = ms();
+    // Commit: the admin port and the lock pass to the successor; it takes
+    // the control socket path (our listening socket stays open, unreachable,
+    // until we exit: closing it would unlink the path it now owns).
+    this.phase.to('handing_over', { successor: successorPid });
+    if (this.#releaseLock) await this.#releaseLock().catch(() => undefined);
+    this.#releaseLock = undefined;
+    peer.send({ v: 1, t: 'sup_admin' }, (this.#admin as unknown as { _handle: unknown } | undefined)?._handle);
+    peer.send({ v: 1, t: 'sup_commit', metrics: await this.aggregator.counts() });
+    try {
+      await inbox.next(['sup_committed'], 15_000, 'the successor to commit');
+    } catch (err) {
+      // It died at the last moment: take everything back.
+      this.log.error({ err: errorMessage(err) }, 'successor failed during commit; taking the service back');
+      this.#releaseLock = await acquireInstanceLock(this.config.control_socket, this.log);
+      rollback(`the successor failed while committing: ${errorMessage(err)}`);
+    }
+    const committedAt = ms();
+    // The successor answers on the admin socket now.
+    await closeServer(this.#admin);
+    this.#admin = undefined;
+    this.#successor = peer;
+    this.phase.to('handed_over', { successor: successorPid });
+    for (const t of this.#restartTimers) clearTimeout(t);
+    this.#restartTimers.clear();
+    // Every old worker (current and draining generations) moves out.
+    const leaving = this.#allWorkers();
+    const targets = ready!.listeners;
+    const sweeps = leaving.map(
+      (w) =>
+        new Promise<{ migrated: number; remaining: number }>((resolve) => {
+          w.once('export_done', (migrated: number, remaining: number) => resolve({ migrated, remaining }));
+          w.once('exit', () => resolve({ migrated: 0, remaining: 0 }));
+        }),
+    );
+    for (const w of leaving) {
+      w.stopping = true;
+      w.send({ v: 1, t: 'export', listeners: targets, drain_timeout_ms: this.config.upgrade.drain_timeout, migrate: true });
+    }
+    progress({ phase: 'migrate', successor: successorPid, leaving: leaving.length });
+    const done = await Promise.all(sweeps);
+    const handedOver = ms();
+    await waitExits(leaving, this.config.upgrade.drain_timeout + 2000);
+    for (const w of leaving) w.kill('SIGKILL');
+    while (this.#successorSends > 0) await new Promise((r) => setTimeout(r, 5));
+    // Count this upgrade before the final counters go to the successor.
+    this.metrics.reloads.labels('upgrade', 'success').inc();
+    this.metrics.reloadDuration.labels('upgrade').observe((performance.now() - t0) / 1000);
+    peer.send({ v: 1, t: 'sup_metrics', metrics: await this.aggregator.counts() });
+    const result: ReloadResult = {
+      kind: 'upgrade',
+      ok: true,
+      at,
+      duration_ms: Math.round(performance.now() - t0),
+      generation: ready!.generation,
+      previous_generation: from.id,
+      release: release.dir,
+      version: release.version,
+      migrated: done.reduce((n, d) => n + d.migrated, 0),
+      remaining: done.reduce((n, d) => n + d.remaining, 0),
+      old_generation_exited: leaving.every((w) => w.exited),
+      supervisor: { previous_pid: process.pid, pid: successorPid, node: release.node },
+      timings: { validated: 0, ready: readyAt, handed_over: handedOver, old_exited: ms(), committed: committedAt },
+    };
+    // Leave once the answer is out (or at once when nobody asked).
+    const leave = (): void => {
+      peer.disconnect();
+      this.log.info({ successor: successorPid }, 'handed over; exiting');
+      process.exit(0);
+    };
+    if (control) control.afterReply(leave);
+    else setImmediate(leave);
+    return result;
+  }
+
   /** Past `max_draining_generations`, the oldest draining generation is closed. */
   #enforceDrainingCap(): void {
     while (this.draining.length > this.config.upgrade.max_draining_generations) {
@@ -505,14 +771,11 @@ export class Supervisor {
     this.#markStopped();
   }
 
-  async #teardown(): Promise<void> {
+  async #teardown(controlPath = this.config.control_socket): Promise<void> {
     for (const l of this.listeners.values()) l.handle.close();
     this.listeners.clear();
     await Promise.all([closeServer(this.#control), closeServer(this.#admin)]);
-    if (this.#control) {
-      const fs = await import('node:fs');
-      fs.rmSync(this.config.control_socket, { force: true });
-    }
+    if (this.#control) fs.rmSync(controlPath, { force: true });
     if (this.#releaseLock) await this.#releaseLock().catch(() => undefined);
     this.#releaseLock = undefined;
   }

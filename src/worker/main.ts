@@ -124,14 +124,14 @@ class Worker {
    * Leaving the serving set for a newer generation: stop accepting, move
    * what can move, drain the rest, exit when nothing is left.
    */
-  startExport(msg: Extract<SupervisorToWorker, { t: 'export' }>): void {
+  startExport(msg: Extract<SupervisorToWorker, { t: 'export' }>, report = true): void {
     if (this.phase.phase !== 'serving' && this.phase.phase !== 'ready' && this.phase.phase !== 'starting') return;
     const before = this.ctx.registry.size;
     this.phase.to('exporting', { connections: before, migrate: msg.migrate && internals.httpMigration });
     this.stopAccepting();
     this.#countRemovals();
     this.migrator.begin(msg.listeners, msg.migrate && internals.httpMigration);
-    send({ v: 1, t: 'export_done', migrated: this.migrator.migrated, remaining: this.ctx.registry.size });
+    if (report) send({ v: 1, t: 'export_done', migrated: this.migrator.migrated, remaining: this.ctx.registry.size });
     this.log.info({ migrated: this.migrator.migrated, remaining: this.ctx.registry.size }, 'first export sweep done');
     this.#exitWhenEmpty(msg.drain_timeout_ms);
   }
@@ -252,10 +252,14 @@ function onMessage(raw: unknown, handle: unknown): void {
 
 process.on('message', onMessage);
 // The supervisor is gone (crash, SIGKILL): nobody can hand us work or take
-// our connections; finish what we hold and leave.
+// our connections. Leave politely: stop accepting, answer what comes with
+// `Connection: close` (never close an idle connection a request may be
+// travelling to), exit when empty or after 5 s.
 process.on('disconnect', () => {
-  if (worker && worker.phase.phase !== 'stopped' && worker.phase.phase !== 'draining' && worker.phase.phase !== 'exporting') worker.drain(5000);
-  else if (!worker) process.exit(0);
+  if (worker && (worker.phase.phase === 'serving' || worker.phase.phase === 'ready' || worker.phase.phase === 'starting')) {
+    worker.log.warn('supervisor gone: leaving politely');
+    worker.startExport({ v: 1, t: 'export', listeners: [], drain_timeout_ms: 5000, migrate: false }, false);
+  } else if (!worker) process.exit(0);
 });
 // Signals are the supervisor's business (KillMode=mixed sends SIGTERM to
 // the whole group): the supervisor tells us what to do over IPC.

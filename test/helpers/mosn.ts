@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { execa, type ResultPromise } from 'execa';
 import YAML from 'yaml';
 import { controlRequest } from '../../src/common/control.js';
-import { waitFor } from './wait.js';
+import { isAlive, waitFor } from './wait.js';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const MOSN = path.join(ROOT, 'dist/cli/mosn.js');
@@ -128,21 +128,30 @@ export class MosnProcess {
     return { code: r.exitCode ?? null, signal: r.signal ?? null };
   }
 
-  /** Stops it (fast), making sure nothing lingers; for teardown. */
+  /**
+   * Stops it (fast), making sure nothing lingers; for teardown. After an
+   * upgrade the supervisor is another process (the successor), found
+   * through the control socket.
+   */
   async kill(): Promise<void> {
-    if (this.proc.exitCode !== null || this.proc.signalCode !== null) return;
-    const pids = this.status ? this.workerPids() : [];
-    this.proc.kill('SIGINT');
-    const t = setTimeout(() => this.proc.kill('SIGKILL'), 5000);
-    await this.proc;
-    clearTimeout(t);
-    for (const p of pids) {
-      try {
-        process.kill(p, 'SIGKILL');
-      } catch {
-        // gone
+    await this.refresh().catch(() => undefined);
+    const supervisors = new Set<number>([this.pid]);
+    if (this.status) supervisors.add(this.status.pid);
+    const workers = this.status ? this.workerPids() : [];
+    const signal = (pids: Iterable<number>, sig: NodeJS.Signals): void => {
+      for (const p of pids) {
+        try {
+          process.kill(p, sig);
+        } catch {
+          // gone
+        }
       }
-    }
+    };
+    signal(supervisors, 'SIGINT');
+    const deadline = Date.now() + 5000;
+    while ([...supervisors].some(isAlive) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    signal([...supervisors, ...workers], 'SIGKILL');
+    if (this.proc.exitCode === null && this.proc.signalCode === null) await this.proc;
   }
 }
 

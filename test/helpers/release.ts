@@ -2,7 +2,7 @@
 // find processes started from one (orphans after a rollback).
 import fs from 'node:fs';
 import path from 'node:path';
-import { tempDir } from './mosn.js';
+import { ROOT, tempDir } from './mosn.js';
 
 export type FakeWorker =
   /** Exits with code 3 at once. */
@@ -24,13 +24,29 @@ const WORKERS: Record<Exclude<FakeWorker, 'missing'>, string> = {
   ].join('\n'),
 };
 
+/**
+ * A release directory: a copy of this build (its supervisor is real, so an
+ * upgrade really hands over to it) whose worker entry point is replaced.
+ */
 export function fakeRelease(kind: FakeWorker, version = `9.9.9-${kind}`): string {
   const dir = tempDir(`mosn-fake-release-${kind}-`);
-  fs.mkdirSync(path.join(dir, 'dist/cli'), { recursive: true });
-  fs.mkdirSync(path.join(dir, 'dist/worker'), { recursive: true });
-  fs.writeFileSync(path.join(dir, 'package.json'), JSON.stringify({ name: 'mosn-ts', version, type: 'module' }, null, 2));
-  fs.writeFileSync(path.join(dir, 'dist/cli/mosn.js'), `process.stderr.write('fake mosn ${version}\\n');\nprocess.exit(1);\n`);
-  if (kind !== 'missing') fs.writeFileSync(path.join(dir, 'dist/worker/main.js'), WORKERS[kind]);
+  fs.cpSync(path.join(ROOT, 'dist'), path.join(dir, 'dist'), { recursive: true });
+  fs.symlinkSync(path.join(ROOT, 'node_modules'), path.join(dir, 'node_modules'));
+  const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as Record<string, unknown>;
+  fs.writeFileSync(path.join(dir, 'package.json'), JSON.stringify({ ...pkg, version }, null, 2));
+  if (kind === 'missing') fs.rmSync(path.join(dir, 'dist/worker/main.js'));
+  else fs.writeFileSync(path.join(dir, 'dist/worker/main.js'), WORKERS[kind]);
+  return dir;
+}
+
+/** A release directory running this build, optionally under another Node binary (release.json). */
+export function copyRelease(opts: { node?: string; version?: string } = {}): string {
+  const dir = tempDir('mosn-release-');
+  fs.cpSync(path.join(ROOT, 'dist'), path.join(dir, 'dist'), { recursive: true });
+  fs.symlinkSync(path.join(ROOT, 'node_modules'), path.join(dir, 'node_modules'));
+  const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as Record<string, unknown>;
+  fs.writeFileSync(path.join(dir, 'package.json'), JSON.stringify({ ...pkg, version: opts.version ?? String(pkg['version']) }, null, 2));
+  if (opts.node) fs.writeFileSync(path.join(dir, 'release.json'), JSON.stringify({ node: opts.node }, null, 2));
   return dir;
 }
 
