@@ -221,3 +221,25 @@ export function detachHttpSocket(s: net.Socket): void {
   s.setTimeout(0);
   s.on('error', () => undefined);
 }
+
+/**
+ * Wraps an inherited, already bound and listening socket fd (systemd socket
+ * activation) as a server handle, like bindListeningHandle's.
+ */
+export function adoptListeningFd(fd: number): BoundHandle {
+  const csh = (net as unknown as { _createServerHandle?: CreateServerHandle })._createServerHandle;
+  if (typeof csh !== 'function') throw new Error('this Node.js has no net._createServerHandle; cannot adopt inherited sockets');
+  const h = csh(null as unknown as string, 0, 4, fd);
+  if (typeof h === 'number') {
+    const err = new Error(`cannot adopt fd ${fd}: ${errnoName(h)}`) as NodeJS.ErrnoException;
+    err.code = errnoName(h);
+    throw err;
+  }
+  const out: { address?: string; port?: number } = {};
+  const rc = h.getsockname(out);
+  if (rc !== 0 || !out.port) {
+    h.close();
+    throw new Error(`fd ${fd} is not a bound TCP socket (${rc !== 0 ? errnoName(rc) : 'no port'})`);
+  }
+  return { handle: h, address: out.address ?? '', port: out.port };
+}

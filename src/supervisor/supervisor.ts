@@ -21,6 +21,8 @@ import { startControlServer, type ControlContext } from './control-server.js';
 import { bindAll, type BoundListener } from './listeners.js';
 import { acquireInstanceLock } from './lock.js';
 import { MetricsAggregator } from './metrics-agg.js';
+import { SdNotify } from './sd-notify.js';
+import { activatedSockets } from './socket-activation.js';
 import { WorkerProcess } from './worker-process.js';
 
 export type SupervisorPhase = 'starting' | 'binding' | 'spawning' | 'taking_over' | 'running' | 'reloading' | 'handing_over' | 'handed_over' | 'stopping' | 'stopped';
@@ -92,6 +94,8 @@ export class Supervisor {
   lastReload: ReloadResult | undefined;
   readonly migratedTotal = { http: 0, tcp: 0, tunnel: 0 };
   readonly relay: ConnectionRelay;
+  readonly #sd: SdNotify;
+  #statusTimer: NodeJS.Timeout | undefined;
   #reloading: ReloadKind | undefined;
   /** Set once a successor supervisor took over: old workers' connections go to it. */
   #successor: Peer | undefined;
@@ -118,6 +122,7 @@ export class Supervisor {
     this.phase = new PhaseTracker<SupervisorPhase>('supervisor', 'starting', log, (p) => {
       for (const ph of PHASES) this.metrics.phase.labels(ph).set(ph === p ? 1 : 0);
     });
+    this.#sd = new SdNotify(log);
     this.relay = new ConnectionRelay(
       () => (this.current ? this.current.live().filter((w) => w.phase === 'serving') : []),
       log,
@@ -134,7 +139,7 @@ export class Supervisor {
     this.#releaseLock = await acquireInstanceLock(this.config.control_socket, this.log);
     try {
       this.phase.to('binding');
-      for (const b of bindAll(this.config.listeners)) {
+      for (const b of bindAll(this.config.listeners, activatedSockets(this.config.listeners, this.log))) {
         this.listeners.set(b.name, b);
         this.log.info({ listener: b.name, address: b.address, port: b.port, protocol: b.config.protocol }, 'listener bound');
       }
@@ -145,10 +150,25 @@ export class Supervisor {
       await this.#waitReady(gen, this.config.upgrade.ready_timeout);
       this.#makeCurrent(gen);
       this.phase.to('running', { generation: gen.id, workers: gen.workers.length });
+      void this.#sd.ready(this.#statusLine());
+      this.#startStatusUpdates();
     } catch (err) {
       await this.#teardown();
       throw err;
     }
+  }
+
+  /** One line for systemd's STATUS=. */
+  #statusLine(): string {
+    const conns = this.#allWorkers().reduce((n, w) => n + w.connections.active, 0);
+    const m = this.migratedTotal;
+    return `generation ${this.current?.id ?? '-'}, ${this.current?.live().length ?? 0} workers, ${conns} connections, ${m.http + m.tcp + m.tunnel} migrated`;
+  }
+
+  #startStatusUpdates(): void {
+    if (!this.#sd.enabled) return;
+    this.#statusTimer = setInterval(() => void this.#sd.status(this.#statusLine()), 10_000);
+    this.#statusTimer.unref();
   }
 
   async #startAdmin(handle?: unknown): Promise<void> {
@@ -235,6 +255,9 @@ export class Supervisor {
       inbox.drainTo((m, h) => this.#fromPredecessor(m, h));
       peer.onDisconnect(() => this.log.info('predecessor gone'));
       this.phase.to('running', { generation: gen.id, workers: gen.workers.length, took_over_from: 'predecessor' });
+      // We are the service's main process now (NotifyAccess=all lets systemd take it from us).
+      await this.#sd.mainPid(this.#statusLine());
+      this.#startStatusUpdates();
       peer.send({ v: 1, t: 'sup_committed', pid: process.pid });
     } catch (err) {
       fs.rmSync(tempControl, { force: true });
@@ -442,6 +465,7 @@ export class Supervisor {
     const t0 = performance.now();
     const at = new Date().toISOString();
     this.phase.to('reloading', { kind });
+    if (kind === 'reload') void this.#sd.reloading();
     try {
       const r = kind === 'upgrade' ? await this.#doHandover(opts, progress, t0, at, control) : await this.#doReload(kind, opts, progress, t0, at);
       this.lastReload = r;
@@ -459,6 +483,9 @@ export class Supervisor {
       this.log.error({ code: e.code, kind }, `${kind} failed: ${e.message}`);
       throw e;
     } finally {
+      // RELOADING=1 ... READY=1 brackets a reload; an upgrade's READY comes
+      // from the successor (with MAINPID=), or nothing changed.
+      if (kind === 'reload') void this.#sd.ready(this.#statusLine());
       this.#reloading = undefined;
       if ((this.phase.phase as SupervisorPhase) === 'reloading' || (this.phase.phase as SupervisorPhase) === 'handing_over') this.phase.to('running');
     }
@@ -750,6 +777,8 @@ export class Supervisor {
 
   async #doStop(graceful: boolean): Promise<void> {
     this.phase.to('stopping', { graceful });
+    if (this.#statusTimer) clearInterval(this.#statusTimer);
+    await this.#sd.stopping();
     for (const t of this.#restartTimers) clearTimeout(t);
     this.#restartTimers.clear();
     const workers = this.#allWorkers();
