@@ -495,17 +495,7 @@ export class Supervisor {
     const from = this.current!;
     progress({ phase: 'validate', kind });
     const release = kind === 'upgrade' ? resolveRelease(opts.release, from.release.node === process.execPath ? process.execPath : from.release.node) : from.release;
-    let config: Config;
-    try {
-      config = await loadConfig(this.config.source);
-    } catch (err) {
-      if (err instanceof ConfigError) {
-        const e = new MosnError('MOSN_ERR_CONFIG_INVALID', `config is invalid; nothing changed:\n${err.message}`);
-        (e as MosnError & { details?: unknown }).details = { issues: err.issues };
-        throw e;
-      }
-      throw err;
-    }
+    const config = await this.#loadValidConfig();
     if (config.control_socket !== this.config.control_socket) {
       throw new MosnError('MOSN_ERR_RELOAD_FAILED', `control_socket changed (${this.config.control_socket} -> ${config.control_socket}): that needs a restart; nothing changed`);
     }
@@ -549,19 +539,8 @@ export class Supervisor {
     // Connections may move to a listener of the same name and protocol.
     const targets = config.listeners.filter((l) => from.config.listeners.some((o) => o.name === l.name && o.protocol === l.protocol)).map((l) => l.name);
     const leaving = from.live();
-    const sweeps = leaving.map(
-      (w) =>
-        new Promise<{ migrated: number; remaining: number }>((resolve) => {
-          w.once('export_done', (migrated: number, remaining: number) => resolve({ migrated, remaining }));
-          w.once('exit', () => resolve({ migrated: 0, remaining: 0 }));
-        }),
-    );
-    for (const w of leaving) {
-      w.stopping = true;
-      w.send({ v: 1, t: 'export', listeners: targets, drain_timeout_ms: config.upgrade.drain_timeout, migrate: true });
-    }
     progress({ phase: 'migrate', generation: gen.id, leaving: leaving.length });
-    const done = await Promise.all(sweeps);
+    const { migrated, remaining } = await this.#moveOut(leaving, targets);
     const handedOver = ms();
     // Every old worker has stopped accepting: listeners gone from the config close now.
     for (const [name, l] of oldListeners) {
@@ -571,8 +550,6 @@ export class Supervisor {
       }
     }
     this.#enforceDrainingCap();
-    const migrated = done.reduce((n, d) => n + d.migrated, 0);
-    const remaining = done.reduce((n, d) => n + d.remaining, 0);
     progress({ phase: 'drain', generation: gen.id, migrated, remaining });
     await waitExits(from.workers, SETTLE_MS);
     const exited = from.live().length === 0;
@@ -615,16 +592,7 @@ export class Supervisor {
     const from = this.current!;
     progress({ phase: 'validate', kind: 'upgrade' });
     const release = resolveRelease(opts.release);
-    try {
-      await loadConfig(this.config.source);
-    } catch (err) {
-      if (err instanceof ConfigError) {
-        const e = new MosnError('MOSN_ERR_CONFIG_INVALID', `config is invalid; nothing changed:\n${err.message}`);
-        (e as MosnError & { details?: unknown }).details = { issues: err.issues };
-        throw e;
-      }
-      throw err;
-    }
+    await this.#loadValidConfig();
     progress({ phase: 'start_supervisor', release: release.dir, node: release.node });
     const { peer } = spawnSuccessor(release, this.config.source, this.log);
     const inbox = new PeerInbox(peer);
@@ -698,19 +666,8 @@ export class Supervisor {
     // Every old worker (current and draining generations) moves out.
     const leaving = this.#allWorkers();
     const targets = ready!.listeners;
-    const sweeps = leaving.map(
-      (w) =>
-        new Promise<{ migrated: number; remaining: number }>((resolve) => {
-          w.once('export_done', (migrated: number, remaining: number) => resolve({ migrated, remaining }));
-          w.once('exit', () => resolve({ migrated: 0, remaining: 0 }));
-        }),
-    );
-    for (const w of leaving) {
-      w.stopping = true;
-      w.send({ v: 1, t: 'export', listeners: targets, drain_timeout_ms: this.config.upgrade.drain_timeout, migrate: true });
-    }
     progress({ phase: 'migrate', successor: successorPid, leaving: leaving.length });
-    const done = await Promise.all(sweeps);
+    const moved = await this.#moveOut(leaving, targets);
     const handedOver = ms();
     await waitExits(leaving, this.config.upgrade.drain_timeout + 2000);
     for (const w of leaving) w.kill('SIGKILL');
@@ -728,8 +685,8 @@ export class Supervisor {
       previous_generation: from.id,
       release: release.dir,
       version: release.version,
-      migrated: done.reduce((n, d) => n + d.migrated, 0),
-      remaining: done.reduce((n, d) => n + d.remaining, 0),
+      migrated: moved.migrated,
+      remaining: moved.remaining,
       old_generation_exited: leaving.every((w) => w.exited),
       supervisor: { previous_pid: process.pid, pid: successorPid, node: release.node },
       timings: { validated: 0, ready: readyAt, handed_over: handedOver, old_exited: ms(), committed: committedAt },
@@ -743,6 +700,41 @@ export class Supervisor {
     if (control) control.afterReply(leave);
     else setImmediate(leave);
     return result;
+  }
+
+  /**
+   * Tells leaving workers to stop accepting and move their connections out
+   * (to listeners named `targets`); resolves when each reported its first
+   * sweep (or exited).
+   */
+  async #moveOut(leaving: readonly WorkerProcess[], targets: readonly string[]): Promise<{ migrated: number; remaining: number }> {
+    const sweeps = leaving.map(
+      (w) =>
+        new Promise<{ migrated: number; remaining: number }>((resolve) => {
+          w.once('export_done', (migrated: number, remaining: number) => resolve({ migrated, remaining }));
+          w.once('exit', () => resolve({ migrated: 0, remaining: 0 }));
+        }),
+    );
+    for (const w of leaving) {
+      w.stopping = true;
+      w.send({ v: 1, t: 'export', listeners: targets, drain_timeout_ms: this.config.upgrade.drain_timeout, migrate: true });
+    }
+    const done = await Promise.all(sweeps);
+    return { migrated: done.reduce((n, d) => n + d.migrated, 0), remaining: done.reduce((n, d) => n + d.remaining, 0) };
+  }
+
+  /** Loads and validates the config file; every problem becomes one MOSN_ERR_CONFIG_INVALID. */
+  async #loadValidConfig(): Promise<Config> {
+    try {
+      return await loadConfig(this.config.source);
+    } catch (err) {
+      if (err instanceof ConfigError) {
+        const e = new MosnError('MOSN_ERR_CONFIG_INVALID', `config is invalid; nothing changed:\n${err.message}`);
+        (e as MosnError & { details?: unknown }).details = { issues: err.issues };
+        throw e;
+      }
+      throw err;
+    }
   }
 
   /** Past `max_draining_generations`, the oldest draining generation is closed. */
