@@ -136,26 +136,31 @@ class Worker {
     this.#exitWhenEmpty(msg.drain_timeout_ms);
   }
 
-  /** Counts how each connection leaves a leaving worker. */
+  /** Counts connections that finish in a leaving worker (not moved, not forced). */
   #countRemovals(): void {
-    let forcing = false;
-    this.#forcing = () => (forcing = true);
     this.ctx.registry.onRemove = (c, reason) => {
-      if (reason === 'exported') return;
-      if (forcing) this.ctx.metrics.connectionsForceClosed.labels(c.kind).inc();
-      else this.ctx.metrics.connectionsDrained.labels(c.kind).inc();
+      if (reason !== 'exported') this.ctx.metrics.connectionsDrained.labels(c.kind).inc();
     };
   }
 
-  #forcing: () => void = () => undefined;
+  /**
+   * Closes every connection now, counted as force-closed here (their close
+   * events come after the final metrics snapshot).
+   */
+  #forceClose(): void {
+    this.ctx.registry.onRemove = undefined;
+    for (const c of [...this.ctx.registry.values()]) {
+      this.ctx.metrics.connectionsForceClosed.labels(c.kind).inc();
+      c.destroy();
+    }
+  }
 
   #exitWhenEmpty(timeoutMs: number): void {
     if (this.#drainTimer) return;
     this.#drainTimer = setTimeout(() => {
       const left = this.ctx.registry.size;
       this.log.warn({ connections: left }, 'drain timeout: closing what remains');
-      this.#forcing();
-      for (const c of [...this.ctx.registry.values()]) c.destroy();
+      this.#forceClose();
       void this.migrator.whenIdle().then(() => this.exit());
     }, timeoutMs);
     void this.ctx.registry
@@ -166,7 +171,7 @@ class Worker {
 
   shutdown(): void {
     this.stopAccepting();
-    for (const c of [...this.ctx.registry.values()]) c.destroy();
+    this.#forceClose();
     this.exit();
   }
 
