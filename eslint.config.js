@@ -3,7 +3,7 @@
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', '.tap/**', 'coverage/**', 'bench/**', 'scripts/**', '*.js', '*.mjs'] },
+  { ignores: ['dist/**', 'node_modules/**', '.tap/**', '.cache/**', 'coverage/**', 'scripts/**', '*.js', '*.mjs'] },
   ...tseslint.configs.recommendedTypeChecked,
   {
     languageOptions: {

@@ -185,7 +185,7 @@ interface Load {
   done: Promise<void>;
 }
 
-function httpLoop(stats: Stats, port: number, kind: keyof Stats['requests'] & string, mode: 'get' | 'post' | 'fresh' | 'slow'): Load {
+function httpLoop(stats: Stats, port: number, kind: keyof Stats['requests']  , mode: 'get' | 'post' | 'fresh' | 'slow'): Load {
   let stopped = false;
   const agent = mode === 'fresh' ? undefined : new http.Agent({ keepAlive: true, maxSockets: 1 });
   let sockets = 0;
@@ -194,7 +194,7 @@ function httpLoop(stats: Stats, port: number, kind: keyof Stats['requests'] & st
     agent.createConnection = ((...a: Parameters<typeof orig>) => {
       sockets++;
       return orig(...a);
-    }) as typeof agent.createConnection;
+    });
   }
   const done = (async () => {
     let n = 0;
@@ -303,7 +303,7 @@ function wsClient(stats: Stats, port: number): Load {
   let timer: NodeJS.Timeout | undefined;
   const done = new Promise<void>((resolve) => {
     ws.on('message', (data) => {
-      const seq = Number(String(data as Buffer));
+      const seq = Number(String(data));
       if (seq !== expected) stats.error('websocket:out_of_order');
       expected = seq + 1;
       stats.wsMessages++;

@@ -138,7 +138,7 @@ async function main(): Promise<void> {
   for (let i = 0; status.phase !== 'running'; i++) {
     if (i > 200) throw new Error('mosn did not start');
     await sleep(100);
-    status = (await ctl('status').catch(() => ({}))) as typeof status;
+    status = (await ctl('status').catch(() => ({})));
   }
   const port = (n: string): number => status.listeners!.find((l) => l.name === n)!.port;
   const https = Array.from({ length: IDLE }, () => new HttpConn(port('web')));

@@ -82,7 +82,10 @@ export class ProxyExchange implements Dispatcher.DispatchHandler {
     };
     endpoint.active++;
     if (timeoutMs > 0) this.#timer = setTimeout(() => this.#cancel(new ProxyTimeout('route timeout')), timeoutMs);
-    res.on('drain', () => this.#resume?.());
+    res.on('drain', () => {
+      this.#pausedUpstream = true;
+      this.#resumeUpstream();
+    });
     res.on('close', () => {
       if (!res.writableFinished) this.#cancel(new DownstreamGone('downstream closed'));
     });
@@ -123,15 +126,57 @@ export class ProxyExchange implements Dispatcher.DispatchHandler {
     return true;
   }
 
+  /**
+   * Body chunks parsed from one upstream read are held until the parser is
+   * done with it (a microtask): when the response also completed there, it
+   * leaves in a single write with its headers. Backpressure still counts the
+   * held bytes.
+   */
+  #held: Buffer[] | undefined;
+  #heldBytes = 0;
+
   onData(chunk: Buffer): boolean {
     this.#bytesOut += chunk.length;
-    return this.res.write(chunk);
+    if (this.#held) this.#held.push(chunk);
+    else {
+      this.#held = [chunk];
+      queueMicrotask(() => this.#flushHeld());
+    }
+    this.#heldBytes += chunk.length;
+    const ok = this.#heldBytes + this.res.writableLength < this.res.writableHighWaterMark;
+    if (!ok) this.#pausedUpstream = true;
+    return ok;
+  }
+
+  #pausedUpstream = false;
+
+  #resumeUpstream(): void {
+    if (!this.#pausedUpstream) return;
+    this.#pausedUpstream = false;
+    this.#resume?.();
+  }
+
+  #takeHeld(): Buffer | undefined {
+    const h = this.#held;
+    this.#held = undefined;
+    this.#heldBytes = 0;
+    if (!h) return undefined;
+    return h.length === 1 ? h[0] : Buffer.concat(h);
+  }
+
+  #flushHeld(): void {
+    const data = this.#takeHeld();
+    if (!data || this.res.destroyed) return;
+    // Room left: resume now; otherwise 'drain' will.
+    if (this.res.write(data)) this.#resumeUpstream();
   }
 
   onComplete(_trailers: string[] | null): void {
     if (this.#settled) return;
     this.#settle();
-    this.res.end();
+    const data = this.#takeHeld();
+    if (data) this.res.end(data);
+    else this.res.end();
     this.onDone({ status: this.res.statusCode, error: undefined, bytesOut: this.#bytesOut });
   }
 
