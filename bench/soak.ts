@@ -303,7 +303,7 @@ function wsClient(stats: Stats, port: number): Load {
   let timer: NodeJS.Timeout | undefined;
   const done = new Promise<void>((resolve) => {
     ws.on('message', (data) => {
-      const seq = Number(String(data));
+      const seq = Number(Buffer.isBuffer(data) ? data.toString() : NaN);
       if (seq !== expected) stats.error('websocket:out_of_order');
       expected = seq + 1;
       stats.wsMessages++;
