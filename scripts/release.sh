@@ -15,6 +15,8 @@ node_bin=$(readlink -f "$node_bin")
 [ -x "$node_bin" ] || { echo "release.sh: $node_bin is not an executable node" >&2; exit 1; }
 
 echo "building release $version into $out (node: $node_bin)"
+# Reuse the checkout's node_modules when present (it may be shared, e.g. a
+# symlink from a git worktree): npm ci would wipe and reinstall it.
 [ -d node_modules ] || npm ci --no-audit --no-fund >/dev/null
 npm run build >/dev/null
 rm -rf "$out"
