@@ -1,4 +1,4 @@
-// npm run bench:upgrade -- [--idle N] [--sessions N] [--rounds N] [--json]
+// npm run bench:upgrade -- [--kind reload|upgrade] [--idle N] [--sessions N] [--rounds N] [--json]
 //
 // Upgrade speed with many live connections: N idle HTTP keep-alive
 // connections and M idle L4 sessions are held open while `mosnctl upgrade`
@@ -23,6 +23,9 @@ const IDLE = opt('--idle', 1000);
 const SESSIONS = opt('--sessions', 100);
 const ROUNDS = opt('--rounds', 3);
 const JSON_OUT = args.includes('--json');
+/** reload: new worker generation; upgrade: full supervisor handover (one more relay hop). */
+const KIND = args.includes('--kind') ? args[args.indexOf('--kind') + 1]! : 'upgrade';
+if (KIND !== 'reload' && KIND !== 'upgrade') throw new Error('--kind is reload or upgrade');
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -148,7 +151,7 @@ async function main(): Promise<void> {
   const rounds: Record<string, unknown>[] = [];
   for (let r = 1; r <= ROUNDS; r++) {
     await sleep(500);
-    const res = await ctl('upgrade');
+    const res = await ctl(KIND);
     const t = res['timings'] as { ready: number; handed_over: number; old_exited: number | null };
     const migrated = Number(res['migrated']);
     const okHttp = await inBatches(https, 200, (c) => c.request());
@@ -173,6 +176,7 @@ async function main(): Promise<void> {
   const summary = {
     machine: `${os.cpus().length} cores, ${Math.round(os.totalmem() / 2 ** 30)} GiB, ${os.cpus()[0]?.model ?? '?'}`,
     node: process.version,
+    kind: KIND,
     idle_http: IDLE,
     l4_sessions: SESSIONS,
     median: { duration_ms: med('duration_ms'), old_exited_ms: med('old_exited_ms'), migration_per_s: med('migration_per_s') },
