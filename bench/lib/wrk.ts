@@ -3,16 +3,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { execa } from 'execa';
-import type { HttpResult } from './agent.js';
+import type { HttpJob, HttpResult } from './agent.js';
 
-export interface WrkJob {
-  port: number;
-  path: string;
-  method: 'GET' | 'POST';
-  bodyBytes: number;
-  close: boolean;
-  connections: number;
-  durationMs: number;
+/** The same request shape as the Node load agent's, plus wrk's thread count. */
+export interface WrkJob extends Pick<HttpJob, 'port' | 'path' | 'method' | 'bodyBytes' | 'close' | 'connections' | 'durationMs'> {
   threads: number;
 }
 

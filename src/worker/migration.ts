@@ -16,7 +16,7 @@ import { rawHandle, socketFromHandle } from '../common/node-internals.js';
 import type { WorkerContext } from './context.js';
 import type { HttpListener } from './http/listener.js';
 import { L4Session } from './l4/tcp-listener.js';
-import type { FrozenTunnel, Tunnel } from './l4/tunnel.js';
+import type { Tunnel } from './l4/tunnel.js';
 import type { ConnectionExport, TrackedConnection } from './registry.js';
 
 type Send = (msg: WorkerToSupervisor, handle?: object, cb?: (err: Error | null) => void) => void;
@@ -229,4 +229,3 @@ export class Migrator {
 
 }
 
-export type { FrozenTunnel };

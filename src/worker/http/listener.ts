@@ -329,10 +329,6 @@ export class HttpListener {
     }
     socket.destroySoon();
   }
-
-  close(): void {
-    // Stops nothing by itself: the listener socket is owned by the accept loop.
-  }
 }
 
 function rewritePath(url: string, route: Route): string {
