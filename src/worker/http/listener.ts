@@ -13,6 +13,7 @@ import type { ConnectionExport, ConnKind, ConnState, TrackedConnection } from '.
 import { upstreamRequestHeaders, statusClass } from './headers.js';
 import { ProxyExchange } from './proxy.js';
 import { Router } from './router.js';
+import { endWithResponse } from './raw-response.js';
 import { handleUpgrade } from './upgrade.js';
 
 const kConn = Symbol('mosn.connection');
@@ -324,8 +325,7 @@ export class HttpListener {
       this.ctx.access.write({ listener: this.config.name, kind: 'http', status, duration_ms: 0, bytes_in: 0, bytes_out: 0, error: code, client: socket.remoteAddress });
     }
     if (socket.writable && !(socket as unknown as { _httpMessage?: unknown })._httpMessage) {
-      const body = `${http.STATUS_CODES[status] ?? 'Bad Request'}\n`;
-      socket.end(`HTTP/1.1 ${status} ${http.STATUS_CODES[status] ?? ''}\r\nconnection: close\r\ncontent-type: text/plain\r\ncontent-length: ${body.length}\r\nx-mosn-error: ${code}\r\n\r\n${body}`);
+      endWithResponse(socket, status, http.STATUS_CODES[status] ?? 'Bad Request', code);
     }
     socket.destroySoon();
   }

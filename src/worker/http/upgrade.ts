@@ -9,18 +9,9 @@ import { Tunnel } from '../l4/tunnel.js';
 import type { RouteResult } from './router.js';
 import type { HttpConnection, HttpListener } from './listener.js';
 import { upstreamRequestHeaders } from './headers.js';
+import { endWithResponse } from './raw-response.js';
 
 const KEEP_FOR_UPGRADE = new Set(['upgrade', 'connection']);
-
-function reply(socket: net.Socket, status: number, reason: string, code: ErrorCode | undefined, extra = ''): void {
-  const body = `${reason}\n`;
-  socket.end(
-    `HTTP/1.1 ${status} ${reason}\r\nconnection: close\r\ncontent-type: text/plain\r\ncontent-length: ${body.length}\r\n` +
-      (code ? `x-mosn-error: ${code}\r\n` : '') +
-      extra +
-      `\r\n${body}`,
-  );
-}
 
 export function handleUpgrade(
   listener: HttpListener,
@@ -58,20 +49,20 @@ export function handleUpgrade(
   socket.pause();
   const route = match?.route;
   if (!route) {
-    reply(socket, 404, 'Not Found', 'MOSN_ERR_NO_ROUTE');
+    endWithResponse(socket, 404, 'Not Found', 'MOSN_ERR_NO_ROUTE');
     log(404, 'MOSN_ERR_NO_ROUTE', undefined, 0, 0);
     return;
   }
   if (route.direct_response || route.redirect) {
     const status = route.direct_response?.status ?? route.redirect!.status;
-    reply(socket, status, 'Not Upgraded', undefined);
+    endWithResponse(socket, status, 'Not Upgraded', undefined);
     log(status, undefined, undefined, 0, 0);
     return;
   }
   const cluster = ctx.clusters.get(route.route!.cluster);
   const endpoint = cluster?.pick();
   if (!cluster || !endpoint) {
-    reply(socket, 503, 'Service Unavailable', 'MOSN_ERR_NO_HEALTHY_UPSTREAM');
+    endWithResponse(socket, 503, 'Service Unavailable', 'MOSN_ERR_NO_HEALTHY_UPSTREAM');
     log(503, 'MOSN_ERR_NO_HEALTHY_UPSTREAM', undefined, 0, 0);
     return;
   }
@@ -90,8 +81,8 @@ export function handleUpgrade(
     const code: ErrorCode = timeout ? 'MOSN_ERR_UPSTREAM_CONNECT_TIMEOUT' : 'MOSN_ERR_UPSTREAM_CONNECT';
     ctx.metrics.upstreamConnectErrors.labels(cluster.name).inc();
     ctx.metrics.upstreamErrors.labels(cluster.name, code).inc();
-    if (timeout) reply(socket, 504, 'Gateway Timeout', code);
-    else reply(socket, 502, 'Bad Gateway', code);
+    if (timeout) endWithResponse(socket, 504, 'Gateway Timeout', code);
+    else endWithResponse(socket, 502, 'Bad Gateway', code);
     log(timeout ? 504 : 502, code, upstreamAddr, 0, 0);
   });
   upstream.once('connect', () => {
