@@ -9,9 +9,10 @@ import t, { type Test } from 'tap';
 import YAML from 'yaml';
 import { httpBackend, type Backend } from '../helpers/backends.js';
 import { fetchMetrics, KeepAliveClient, metricValue, request } from '../helpers/http.js';
-import { startLoad, totalFailures, type Load, type LoadCounts } from '../helpers/load.js';
+import { totalFailures, type Load, type LoadCounts } from '../helpers/load.js';
 import { startMosn, testConfig, type MosnOptions, type MosnProcess } from '../helpers/mosn.js';
 import { fakeRelease, killMentioning } from '../helpers/release.js';
+import { ctlStatus, loadFor, pidsOf } from '../helpers/reload.js';
 import { isAlive, waitFor } from '../helpers/wait.js';
 
 interface ReloadJson {
@@ -23,16 +24,6 @@ interface ReloadJson {
   migrated: number;
   remaining: number;
   old_generation_exited: boolean;
-}
-
-interface CtlStatus {
-  pid: number;
-  generation: number;
-  generations: { id: number; state: string; workers: { pid: number }[] }[];
-  migrated: { http: number; tcp: number; tunnel: number };
-  draining_generations: number;
-  reload_in_progress: string | null;
-  last_reload: { kind: string; ok: boolean; duration_ms: number; generation?: number; error?: { code: string; message: string } } | null;
 }
 
 /**
@@ -80,30 +71,6 @@ function baseConfig(be: Backend, opts: { hello?: string; upgrade?: Record<string
     ],
     clusters: [{ name: 'app', endpoints: [be.address] }],
   };
-}
-
-async function ctlStatus(m: MosnProcess): Promise<CtlStatus> {
-  const r = await m.ctl('status', '--json');
-  if (r.exitCode !== 0) throw new Error(`mosnctl status failed (${r.exitCode}): ${r.stderr}`);
-  return JSON.parse(r.stdout) as CtlStatus;
-}
-
-function pidsOf(s: CtlStatus): number[] {
-  return s.generations.flatMap((g) => g.workers.map((w) => w.pid)).sort((a, b) => a - b);
-}
-
-function loadFor(m: MosnProcess): Load {
-  return startLoad({
-    port: m.port('web'),
-    path: '/load',
-    check: (_s, body) => {
-      try {
-        return (JSON.parse(body) as { tag?: string }).tag === 'a' ? undefined : 'wrong backend';
-      } catch {
-        return 'not the backend JSON';
-      }
-    },
-  });
 }
 
 function assertNoLoss(t: Test, c: LoadCounts, what: string): void {

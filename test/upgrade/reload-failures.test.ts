@@ -7,18 +7,11 @@ import path from 'node:path';
 import t, { type Test } from 'tap';
 import YAML from 'yaml';
 import { echoHandler, httpBackend, type Backend } from '../helpers/backends.js';
-import { startLoad, totalFailures, type Load } from '../helpers/load.js';
+import { totalFailures, type Load } from '../helpers/load.js';
 import { startMosn, testConfig, type MosnProcess } from '../helpers/mosn.js';
 import { fakeRelease, killMentioning, processesMentioning } from '../helpers/release.js';
+import { ctlStatus, loadFor, pidsOf, type CtlStatus } from '../helpers/reload.js';
 import { waitFor } from '../helpers/wait.js';
-
-interface CtlStatus {
-  pid: number;
-  generation: number;
-  generations: { id: number; state: string; workers: { pid: number }[] }[];
-  reload_in_progress: string | null;
-  last_reload: { kind: string; ok: boolean; duration_ms: number; generation?: number; error?: { code: string; message: string } } | null;
-}
 
 function baseConfig(be: Backend, upgrade: Record<string, string> = {}): Record<string, unknown> {
   return {
@@ -32,31 +25,6 @@ function baseConfig(be: Backend, upgrade: Record<string, string> = {}): Record<s
     ],
     clusters: [{ name: 'app', endpoints: [be.address] }],
   };
-}
-
-async function ctlStatus(m: MosnProcess): Promise<CtlStatus> {
-  const r = await m.ctl('status', '--json');
-  if (r.exitCode !== 0) throw new Error(`mosnctl status failed (${r.exitCode}): ${r.stderr}`);
-  return JSON.parse(r.stdout) as CtlStatus;
-}
-
-function pidsOf(s: CtlStatus): number[] {
-  return s.generations.flatMap((g) => g.workers.map((w) => w.pid)).sort((a, b) => a - b);
-}
-
-/** Backend answers carry its tag: anything else is a failure the load must count. */
-function loadFor(m: MosnProcess): Load {
-  return startLoad({
-    port: m.port('web'),
-    path: '/load',
-    check: (_s, body) => {
-      try {
-        return (JSON.parse(body) as { tag?: string }).tag === 'a' ? undefined : 'wrong backend';
-      } catch {
-        return 'not the backend JSON';
-      }
-    },
-  });
 }
 
 async function setup(t: Test): Promise<{ be: Backend; m: MosnProcess; load: Load; good: () => Record<string, unknown>; write: (cfg: Record<string, unknown> | string) => void }> {
