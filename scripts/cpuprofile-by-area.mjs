@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Groups a V8 .cpuprofile's self time by area (node http, net/streams,
-// undici, prom-client, pino, mosn-ts src, GC, idle, other):
+// prom-client, pino, mosn-ts src, GC, idle, other):
 //   node scripts/cpuprofile-by-area.mjs FILE.cpuprofile
 import fs from 'node:fs';
 
@@ -11,7 +11,6 @@ const area = (f) => {
   const u = f.url || '';
   if (f.functionName === '(idle)') return 'idle';
   if (f.functionName === '(garbage collector)') return 'gc';
-  if (u.includes('node_modules/undici')) return 'undici';
   if (u.includes('node_modules/prom-client') || u.includes('node_modules/tdigest') || u.includes('node_modules/bintrees')) return 'prom-client';
   if (u.includes('node_modules/pino')) return 'pino';
   if (u.includes('/dist/')) return 'mosn-ts';

@@ -243,3 +243,43 @@ export function adoptListeningFd(fd: number): BoundHandle {
   }
   return { handle: h, address: out.address ?? '', port: out.port };
 }
+
+/** The callbacks and methods of Node's native llhttp binding that mosn-ts uses. */
+export interface NativeHttpParser {
+  initialize(type: number, resource: object, maxHeaderSize: number, lenient: number): void;
+  execute(data: Buffer): number | Error;
+  finish(): number | Error | undefined;
+  close(): void;
+  free(): void;
+  [slot: number]: unknown;
+}
+
+export interface NativeHttpParserClass {
+  new (): NativeHttpParser;
+  readonly RESPONSE: number;
+  readonly REQUEST: number;
+  readonly kOnHeaders: number;
+  readonly kOnHeadersComplete: number;
+  readonly kOnBody: number;
+  readonly kOnMessageComplete: number;
+  readonly kOnExecute: number;
+  readonly kLenientNone: number;
+}
+
+let parserClass: NativeHttpParserClass | undefined;
+
+/**
+ * Node's own llhttp binding (`_http_common.HTTPParser`, what http.Server and
+ * http.request use): the upstream client parses responses with it instead of
+ * a second, WebAssembly, copy of llhttp. Present in Node 20, 22 and 24.
+ */
+export function nativeHttpParser(): NativeHttpParserClass {
+  if (!parserClass) {
+    const c = (require('_http_common') as { HTTPParser?: NativeHttpParserClass }).HTTPParser;
+    if (typeof c !== 'function' || typeof c.kOnHeadersComplete !== 'number') {
+      throw new Error(`this Node.js (${process.version}) has no _http_common.HTTPParser, which the HTTP proxy needs`);
+    }
+    parserClass = c;
+  }
+  return parserClass;
+}

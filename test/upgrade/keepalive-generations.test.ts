@@ -5,6 +5,7 @@ import t from 'tap';
 import { startMosn } from '../helpers/mosn.js';
 import { testNodes } from '../helpers/nodes.js';
 import { httpBackend, echoHandler } from '../helpers/backends.js';
+import { waitFor } from '../helpers/wait.js';
 
 function get(agent: http.Agent, port: number, path: string): Promise<{ status: number; localPort: number; body: string }> {
   return new Promise((resolve, reject) => {
@@ -49,8 +50,9 @@ for (const node of await testNodes()) {
     const res = await get(agent, port, `/g${round}`);
     t.equal(res.status, 200);
     t.equal(res.localPort, first.localPort, 'same TCP connection');
-    await m.refresh();
-    const line = m.accessLogs().find((l) => l['path'] === `/g${round}`);
+    // The access log line is written once the response has left: wait for it.
+    let line: Record<string, unknown> | undefined;
+    await waitFor(() => (line = m.accessLogs().find((l) => l['path'] === `/g${round}`)) !== undefined, { timeoutMs: 5000, what: `the access log line of /g${round}` });
     t.ok(line, 'access log line');
     t.equal(line?.['generation'], round + 1, 'served by the new generation');
     servedBy.add(Number(line?.['generation']));

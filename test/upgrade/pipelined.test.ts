@@ -6,6 +6,7 @@ import t from 'tap';
 import { startMosn } from '../helpers/mosn.js';
 import { testNodes } from '../helpers/nodes.js';
 import { httpBackend } from '../helpers/backends.js';
+import { waitFor } from '../helpers/wait.js';
 
 /** Minimal HTTP/1.1 response reader for content-length responses. */
 class ResponseReader {
@@ -99,6 +100,8 @@ for (const node of await testNodes()) {
   t.notOk(reader.connectionHeaders.some((c) => c.toLowerCase() === 'close'), 'never told to close');
   sock.destroy();
 
+  // Access log lines are written once each response has left: wait for all of them.
+  await waitFor(() => m.accessLogs().filter((l) => l['host'] === 'pipe').length >= sent, { timeoutMs: 5000, what: `${sent} access log lines` });
   const served = new Set(m.accessLogs().filter((l) => l['host'] === 'pipe').map((l) => l['generation']));
   t.ok(served.size >= 3, `served by ${served.size} generations (${[...served].join(',')})`);
   t.same(generations, [2, 3, 4, 5]);

@@ -71,17 +71,6 @@ export function upstreamRequestHeaders(raw: readonly string[], fwd: ForwardedInf
   return out;
 }
 
-/** undici hands raw response headers as Buffers. */
-export function rawHeadersToStrings(raw: readonly Buffer[] | readonly string[] | null | undefined): string[] {
-  if (!raw) return [];
-  const out = new Array<string>(raw.length);
-  for (let i = 0; i < raw.length; i++) {
-    const v = raw[i]!;
-    out[i] = typeof v === 'string' ? v : v.toString('latin1');
-  }
-  return out;
-}
-
 export function statusClass(status: number): string {
   return `${Math.floor(status / 100)}xx`;
 }

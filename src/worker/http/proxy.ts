@@ -1,13 +1,13 @@
 // One proxied HTTP exchange: the request streams to an upstream pool
-// (undici), the response streams back, both with backpressure and never
+// (upstream/h1-pool.ts), the response streams back, both with backpressure and never
 // buffered whole. Failures before the response starts become 502/503/504
 // with a stable code; after it started, the client connection is cut so the
 // truncation is visible.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Dispatcher } from 'undici';
 import type { ErrorCode } from '../../common/errors.js';
 import type { Endpoint } from '../upstream/cluster.js';
-import { rawHeadersToStrings, stripHopByHop } from './headers.js';
+import { UpstreamError, type Exchange, type UpstreamHandler } from '../upstream/h1-pool.js';
+import { stripHopByHop } from './headers.js';
 
 export interface ExchangeOutcome {
   status: number;
@@ -15,19 +15,13 @@ export interface ExchangeOutcome {
   bytesOut: number;
 }
 
-class ProxyTimeout extends Error {
-  readonly code = 'MOSN_ROUTE_TIMEOUT';
-}
-class DownstreamGone extends Error {
-  readonly code = 'MOSN_DOWNSTREAM_GONE';
-}
 
 export function classifyUpstreamError(err: unknown): { status: number; code: ErrorCode; connect: boolean } {
   const code = (err as { code?: string } | null)?.code;
   switch (code) {
     case 'MOSN_ROUTE_TIMEOUT':
       return { status: 504, code: 'MOSN_ERR_UPSTREAM_REQUEST_TIMEOUT', connect: false };
-    case 'UND_ERR_CONNECT_TIMEOUT':
+    case 'MOSN_UPSTREAM_CONNECT_TIMEOUT':
     case 'ETIMEDOUT':
       return { status: 504, code: 'MOSN_ERR_UPSTREAM_CONNECT_TIMEOUT', connect: true };
     case 'ECONNREFUSED':
@@ -37,26 +31,20 @@ export function classifyUpstreamError(err: unknown): { status: number; code: Err
     case 'EAI_AGAIN':
     case 'EADDRNOTAVAIL':
       return { status: 502, code: 'MOSN_ERR_UPSTREAM_CONNECT', connect: true };
-    case 'UND_ERR_HEADERS_TIMEOUT':
+    case 'MOSN_UPSTREAM_HEADERS_TIMEOUT':
       return { status: 504, code: 'MOSN_ERR_UPSTREAM_HEADERS_TIMEOUT', connect: false };
     case 'MOSN_DOWNSTREAM_GONE':
       return { status: 499, code: 'MOSN_ERR_DOWNSTREAM_RESET', connect: false };
+    case 'MOSN_UPSTREAM_PROTOCOL':
+      return { status: 502, code: 'MOSN_ERR_UPSTREAM_PROTOCOL', connect: false };
     default:
-      // undici's HTTPParserError often carries no code: recognise it by name.
-      if (
-        (err as { name?: unknown } | null)?.name === 'HTTPParserError' ||
-        (typeof code === 'string' && (code.startsWith('HPE_') || code === 'UND_ERR_INFO' || code === 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH'))
-      ) {
-        return { status: 502, code: 'MOSN_ERR_UPSTREAM_PROTOCOL', connect: false };
-      }
       return { status: 502, code: 'MOSN_ERR_UPSTREAM_RESET', connect: false };
   }
 }
 
-/** Legacy undici handler API: raw header buffers, cheapest path in undici 7. */
-export class ProxyExchange implements Dispatcher.DispatchHandler {
+export class ProxyExchange implements UpstreamHandler {
   private readonly onDone: (o: ExchangeOutcome) => void;
-  #abort: ((err?: Error) => void) | undefined;
+  #exchange: Exchange | undefined;
   #resume: (() => void) | undefined;
   #timer: NodeJS.Timeout | undefined;
   #settled = false;
@@ -70,60 +58,37 @@ export class ProxyExchange implements Dispatcher.DispatchHandler {
     private readonly onLocalError: (status: number, code: ErrorCode, connect: boolean) => void,
     onDone: (o: ExchangeOutcome) => void,
   ) {
-    // undici swallows exceptions thrown from handler callbacks: surface them.
-    this.onDone = (o) => {
-      try {
-        onDone(o);
-      } catch (err) {
-        queueMicrotask(() => {
-          throw err;
-        });
-      }
-    };
+    this.onDone = onDone;
     endpoint.active++;
-    if (timeoutMs > 0) this.#timer = setTimeout(() => this.#cancel(new ProxyTimeout('route timeout')), timeoutMs);
+    if (timeoutMs > 0) this.#timer = setTimeout(() => this.#cancel(new UpstreamError('MOSN_ROUTE_TIMEOUT', 'route timeout')), timeoutMs);
     res.on('drain', () => {
       this.#pausedUpstream = true;
       this.#resumeUpstream();
     });
     res.on('close', () => {
-      if (!res.writableFinished) this.#cancel(new DownstreamGone('downstream closed'));
+      if (!res.writableFinished) this.#cancel(new UpstreamError('MOSN_DOWNSTREAM_GONE', 'downstream closed'));
     });
   }
 
   start(path: string, headers: string[]): void {
     const req = this.req;
     const hasBody = req.headers['transfer-encoding'] !== undefined || (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0');
-    this.endpoint.pool.dispatch(
-      { origin: undefined, path, method: req.method as Dispatcher.HttpMethod, headers, body: hasBody ? req : null, idempotent: false },
-      this,
-    );
+    this.#exchange = this.endpoint.pool.dispatch({ method: req.method ?? 'GET', path, headers, body: hasBody ? req : null }, this);
   }
 
-  #cancel(err: Error): void {
+  /** Timed out, or the client left: wherever the exchange is (queued, connecting, in flight), it ends here. */
+  #cancel(err: UpstreamError): void {
     if (this.#settled) return;
-    if (this.#abort) this.#abort(err);
+    if (this.#exchange) this.#exchange.abort(err);
     else this.onError(err);
   }
 
-  onConnect(abort: (err?: Error) => void): void {
-    // Timed out or abandoned while queued for a pooled connection: the client
-    // has its answer already, so the request must never reach the upstream.
-    if (this.#settled) {
-      abort(new Error('exchange settled before dispatch'));
-      return;
-    }
-    this.#abort = abort;
-  }
-
-  onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void, statusText: string): boolean {
-    if (statusCode < 200) return true; // 1xx interim responses are not forwarded
+  onHeaders(statusCode: number, statusText: string, rawHeaders: string[], resume: () => void): void {
     if (this.#timer) clearTimeout(this.#timer);
     this.#resume = resume;
     const res = this.res;
-    if (res.destroyed) return false;
-    res.writeHead(statusCode, statusText, stripHopByHop(rawHeadersToStrings(rawHeaders)));
-    return true;
+    if (res.destroyed) return;
+    res.writeHead(statusCode, statusText, stripHopByHop(rawHeaders));
   }
 
   /**
@@ -171,7 +136,7 @@ export class ProxyExchange implements Dispatcher.DispatchHandler {
     if (this.res.write(data)) this.#resumeUpstream();
   }
 
-  onComplete(_trailers: string[] | null): void {
+  onComplete(): void {
     if (this.#settled) return;
     this.#settle();
     const data = this.#takeHeld();
@@ -180,7 +145,7 @@ export class ProxyExchange implements Dispatcher.DispatchHandler {
     this.onDone({ status: this.res.statusCode, error: undefined, bytesOut: this.#bytesOut });
   }
 
-  onError(err: Error): void {
+  onError(err: UpstreamError): void {
     if (this.#settled) return;
     this.#settle();
     const c = classifyUpstreamError(err);

@@ -1,14 +1,14 @@
 // Clusters: a set of endpoints, a load-balancing policy, and one keep-alive
-// connection pool (undici) per endpoint for HTTP. L4 sessions connect
+// connection pool (h1-pool.ts) per endpoint for HTTP. L4 sessions connect
 // directly and use only the endpoint selection.
-import { Pool } from 'undici';
+import { H1Pool } from './h1-pool.js';
 import type { Cluster as ClusterConfig, HostPort, LbPolicy } from '../../config/types.js';
 
 export class Endpoint {
   readonly address: HostPort;
   /** Requests or sessions in flight (least_request). */
   active = 0;
-  #pool: Pool | undefined;
+  #pool: H1Pool | undefined;
   readonly #cfg: ClusterConfig;
 
   constructor(address: HostPort, cfg: ClusterConfig) {
@@ -17,26 +17,20 @@ export class Endpoint {
   }
 
   /** The HTTP keep-alive pool, created on first use. */
-  get pool(): Pool {
-    this.#pool ??= new Pool(`http://${this.address.text}`, {
+  get pool(): H1Pool {
+    this.#pool ??= new H1Pool({
+      host: this.address.host,
+      port: this.address.port,
       connections: this.#cfg.max_connections_per_endpoint,
-      pipelining: 1,
-      keepAliveTimeout: this.#cfg.idle_timeout,
-      keepAliveMaxTimeout: Math.max(this.#cfg.idle_timeout, 1000),
+      idleTimeout: this.#cfg.idle_timeout,
       headersTimeout: this.#cfg.headers_timeout,
-      bodyTimeout: 0,
-      connect: { timeout: this.#cfg.connect_timeout, noDelay: true },
-      strictContentLength: true,
+      connectTimeout: this.#cfg.connect_timeout,
     });
     return this.#pool;
   }
 
-  async close(): Promise<void> {
-    await this.#pool?.close();
-  }
-
   destroy(): void {
-    void this.#pool?.destroy().catch(() => undefined);
+    this.#pool?.destroy();
   }
 }
 
@@ -86,10 +80,6 @@ export class Cluster {
     return this.endpoints.length === 0 ? undefined : this.#pick(this.endpoints);
   }
 
-  async close(): Promise<void> {
-    await Promise.all(this.endpoints.map((e) => e.close()));
-  }
-
   destroy(): void {
     for (const e of this.endpoints) e.destroy();
   }
@@ -104,10 +94,6 @@ export class ClusterManager {
 
   get(name: string): Cluster | undefined {
     return this.#clusters.get(name);
-  }
-
-  async close(): Promise<void> {
-    await Promise.all([...this.#clusters.values()].map((c) => c.close()));
   }
 
   destroy(): void {

@@ -1,0 +1,431 @@
+// A keep-alive HTTP/1.1 connection pool to one upstream endpoint, lean on
+// purpose: request heads are written from the flat header list the proxy
+// already has, and responses are parsed by Node's native llhttp binding (the
+// one http.Server uses), handing raw header strings and body slices to one
+// handler per exchange. One request per connection at a time (no
+// pipelining); a connection goes back to the pool only after a complete
+// response to a completely sent request, and is closed after `idleTimeout`
+// (or earlier, when the upstream's `Keep-Alive: timeout=N` says so).
+import net from 'node:net';
+import type { Readable } from 'node:stream';
+import { nativeHttpParser, type NativeHttpParser, type NativeHttpParserClass } from '../../common/node-internals.js';
+
+export interface UpstreamRequest {
+  readonly method: string;
+  readonly path: string;
+  /** Flat [name, value, ...] list, hop-by-hop headers already removed. */
+  readonly headers: readonly string[];
+  /** The request body, or null. Sent as is when `headers` has content-length, chunked otherwise. */
+  readonly body: Readable | null;
+}
+
+export interface UpstreamHandler {
+  /** Final (>= 200) response headers. `resume` undoes a pause requested by onData. */
+  onHeaders(status: number, statusText: string, rawHeaders: string[], resume: () => void): void;
+  /** A body chunk; false asks to stop reading until `resume` is called. */
+  onData(chunk: Buffer): boolean;
+  onComplete(): void;
+  /** Called at most once, never after onComplete. `err.code` says what failed. */
+  onError(err: UpstreamError): void;
+}
+
+/** Error codes of the pool (the socket's own errno codes pass through as is). */
+export type UpstreamErrorCode = 'MOSN_UPSTREAM_CONNECT_TIMEOUT' | 'MOSN_UPSTREAM_HEADERS_TIMEOUT' | 'MOSN_UPSTREAM_PROTOCOL' | 'MOSN_UPSTREAM_CLOSED' | 'MOSN_UPSTREAM_ABORTED';
+
+export class UpstreamError extends Error {
+  constructor(
+    /** An UpstreamErrorCode, or the socket's errno code (ECONNREFUSED, ECONNRESET, ...). */
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export interface PoolOptions {
+  readonly host: string;
+  readonly port: number;
+  /** Most connections open or opening at once; more requests wait in order. */
+  readonly connections: number;
+  /** ms an idle pooled connection is kept; 0 = no limit. */
+  readonly idleTimeout: number;
+  /** ms from the end of the request to the response headers; 0 = no limit. */
+  readonly headersTimeout: number;
+  /** ms to establish a connection. */
+  readonly connectTimeout: number;
+}
+
+/** A dispatched exchange: abort() cancels it wherever it is (queued, connecting, in flight). */
+export interface Exchange {
+  abort(err: UpstreamError): void;
+}
+
+let P: NativeHttpParserClass | undefined;
+
+class Pending implements Exchange {
+  conn: Connection | undefined;
+  done = false;
+
+  constructor(
+    readonly pool: H1Pool,
+    readonly req: UpstreamRequest,
+    readonly handler: UpstreamHandler,
+  ) {}
+
+  abort(err: UpstreamError): void {
+    if (this.done) return;
+    this.pool.abort(this, err);
+  }
+
+  fail(err: UpstreamError): void {
+    if (this.done) return;
+    this.done = true;
+    this.handler.onError(err);
+  }
+}
+
+class Connection {
+  readonly socket: net.Socket;
+  readonly parser: NativeHttpParser;
+  current: Pending | undefined;
+  connected = false;
+  dead = false;
+  /** The request body finished (or there was none). */
+  #sent = false;
+  /** Final response headers seen for the current exchange. */
+  #responded = false;
+  #informational = false;
+  #keepAlive = false;
+  #idleMs: number;
+  #timer: NodeJS.Timeout | undefined;
+  #headerParts: string[] | undefined;
+  #body: Readable | undefined;
+  #bodyListeners: { data: (c: Buffer) => void; end: () => void; error: () => void } | undefined;
+
+  constructor(
+    readonly pool: H1Pool,
+    first: Pending,
+  ) {
+    const o = pool.options;
+    this.#idleMs = o.idleTimeout;
+    this.current = first;
+    first.conn = this;
+    const parser = new P!();
+    parser.initialize(P!.RESPONSE, {}, 0, P!.kLenientNone);
+    parser[P!.kOnHeaders] = (headers: string[]) => {
+      this.#headerParts = this.#headerParts ? this.#headerParts.concat(headers) : headers;
+    };
+    parser[P!.kOnHeadersComplete] = (
+      _major: number,
+      _minor: number,
+      headers: string[] | undefined,
+      _method: unknown,
+      _url: unknown,
+      status: number,
+      statusText: string,
+      upgrade: boolean,
+      keepAlive: boolean,
+    ): number => this.#onHeadersComplete(headers, status, statusText, upgrade, keepAlive);
+    parser[P!.kOnBody] = (chunk: Buffer) => {
+      const p = this.current;
+      if (p && !p.done && !p.handler.onData(chunk)) this.socket.pause();
+    };
+    parser[P!.kOnMessageComplete] = () => this.#onMessageComplete();
+    this.parser = parser;
+    const socket = net.connect({ host: o.host, port: o.port, noDelay: true });
+    this.socket = socket;
+    this.#arm(o.connectTimeout, () => this.#kill(new UpstreamError('MOSN_UPSTREAM_CONNECT_TIMEOUT', `connect to ${o.host}:${o.port} timed out`)));
+    socket.once('connect', () => {
+      this.connected = true;
+      this.#disarm();
+      const p = this.current;
+      if (p) this.#send(p);
+    });
+    socket.on('data', (d: Buffer) => this.#onData(d));
+    socket.on('drain', () => this.#body?.resume());
+    socket.on('end', () => this.#onEnd());
+    socket.on('error', (err: NodeJS.ErrnoException) => this.#kill(new UpstreamError(err.code ?? 'MOSN_UPSTREAM_CLOSED', err.message)));
+    socket.on('close', () => this.#kill(new UpstreamError('MOSN_UPSTREAM_CLOSED', 'upstream closed the connection')));
+  }
+
+  /** Starts an exchange on this (connected, idle) connection. */
+  run(p: Pending): void {
+    this.#disarm();
+    this.current = p;
+    p.conn = this;
+    this.#send(p);
+  }
+
+  #send(p: Pending): void {
+    this.#sent = false;
+    this.#responded = false;
+    this.#keepAlive = false;
+    const { method, path, headers, body } = p.req;
+    let head = `${method} ${path} HTTP/1.1\r\n`;
+    let host = false;
+    let length = false;
+    for (let i = 0; i < headers.length; i += 2) {
+      const name = headers[i]!;
+      if (name.length === 4 && !host && name.toLowerCase() === 'host') host = true;
+      else if (name.length === 14 && name.toLowerCase() === 'content-length') length = true;
+      head += `${name}: ${headers[i + 1]!}\r\n`;
+    }
+    if (!host) head += `host: ${this.pool.hostHeader}\r\n`;
+    const chunked = body !== null && !length;
+    if (chunked) head += 'transfer-encoding: chunked\r\n';
+    this.socket.write(head + '\r\n', 'latin1');
+    if (body === null) this.#requestSent();
+    else this.#pipeBody(body, chunked);
+  }
+
+  #pipeBody(body: Readable, chunked: boolean): void {
+    const socket = this.socket;
+    const data = (c: Buffer): void => {
+      if (c.length === 0) return;
+      let ok: boolean;
+      if (chunked) {
+        socket.cork();
+        socket.write(`${c.length.toString(16)}\r\n`, 'latin1');
+        socket.write(c);
+        ok = socket.write('\r\n', 'latin1');
+        socket.uncork();
+      } else ok = socket.write(c);
+      if (!ok) body.pause();
+    };
+    const end = (): void => {
+      this.#unpipeBody();
+      if (chunked) socket.write('0\r\n\r\n', 'latin1');
+      this.#requestSent();
+    };
+    // The client went away mid-body: the proxy aborts the exchange on its own.
+    const error = (): void => undefined;
+    this.#body = body;
+    this.#bodyListeners = { data, end, error };
+    body.on('data', data);
+    body.once('end', end);
+    body.on('error', error);
+    body.resume();
+  }
+
+  #unpipeBody(): void {
+    const b = this.#body;
+    const l = this.#bodyListeners;
+    if (!b || !l) return;
+    b.off('data', l.data);
+    b.off('end', l.end); // the no-op 'error' listener stays: a late error must not throw
+    this.#body = undefined;
+    this.#bodyListeners = undefined;
+  }
+
+  #requestSent(): void {
+    this.#sent = true;
+    const t = this.pool.options.headersTimeout;
+    if (!this.#responded && t > 0) this.#arm(t, () => this.#kill(new UpstreamError('MOSN_UPSTREAM_HEADERS_TIMEOUT', `no response headers within ${t} ms`)));
+  }
+
+  #onData(d: Buffer): void {
+    if (!this.current) {
+      // Bytes from an idle connection (nothing asked for them): unusable.
+      this.#kill(new UpstreamError('MOSN_UPSTREAM_PROTOCOL', 'data from an idle upstream connection'));
+      return;
+    }
+    const r = this.parser.execute(d);
+    if (r instanceof Error) this.#kill(new UpstreamError('MOSN_UPSTREAM_PROTOCOL', `bad response from upstream: ${(r as NodeJS.ErrnoException).code ?? r.message}`));
+  }
+
+  #onEnd(): void {
+    // Read-until-close bodies complete here; anything else was cut short.
+    if (this.current && !this.dead) {
+      const r = this.parser.finish();
+      if (r instanceof Error) {
+        this.#kill(new UpstreamError('MOSN_UPSTREAM_CLOSED', 'upstream closed the connection mid-response'));
+        return;
+      }
+    }
+    this.#kill(new UpstreamError('MOSN_UPSTREAM_CLOSED', 'upstream closed the connection'));
+  }
+
+  #onHeadersComplete(headers: string[] | undefined, status: number, statusText: string, upgrade: boolean, keepAlive: boolean): number {
+    const p = this.current;
+    if (this.#headerParts) {
+      headers = headers ? this.#headerParts.concat(headers) : this.#headerParts;
+      this.#headerParts = undefined;
+    }
+    if (status < 200 && status !== 101) {
+      this.#informational = true; // 1xx interim responses are not forwarded
+      return 0;
+    }
+    if (upgrade || status === 101 || !p || p.done) {
+      queueMicrotask(() => this.#kill(new UpstreamError('MOSN_UPSTREAM_PROTOCOL', `unexpected ${status} response`)));
+      return 1;
+    }
+    this.#disarm();
+    this.#responded = true;
+    this.#keepAlive = keepAlive;
+    const raw = headers ?? [];
+    if (keepAlive) this.#idleMs = keepAliveHint(raw, this.pool.options.idleTimeout);
+    p.handler.onHeaders(status, statusText, raw, () => this.socket.resume());
+    // A HEAD response has no body whatever its headers say.
+    return p.req.method === 'HEAD' ? 1 : 0;
+  }
+
+  #onMessageComplete(): void {
+    if (this.#informational) {
+      this.#informational = false;
+      return;
+    }
+    const p = this.current;
+    if (!p || p.done) return;
+    p.done = true;
+    this.current = undefined;
+    const reusable = this.#keepAlive && this.#sent && !this.dead;
+    if (!reusable) {
+      this.#unpipeBody();
+      this.dead = true;
+      this.socket.destroy();
+      this.pool.released(this);
+    }
+    p.handler.onComplete();
+    if (reusable) this.pool.idle(this);
+  }
+
+  /** Parks this connection in the pool. */
+  park(): void {
+    if (this.socket.isPaused()) this.socket.resume();
+    if (this.#idleMs > 0) this.#arm(this.#idleMs, () => this.close());
+  }
+
+  close(): void {
+    if (this.dead) return;
+    this.dead = true;
+    this.#disarm();
+    this.#unpipeBody();
+    this.socket.destroy();
+    this.pool.released(this);
+  }
+
+  /** The connection is unusable: fail its exchange (if any) and leave the pool. */
+  #kill(err: UpstreamError): void {
+    if (this.dead) return;
+    this.dead = true;
+    this.#disarm();
+    this.#unpipeBody();
+    this.socket.destroy();
+    const p = this.current;
+    this.current = undefined;
+    this.pool.released(this);
+    p?.fail(err);
+  }
+
+  /** Abandons the current exchange (aborted by the proxy). */
+  abandon(): void {
+    this.current = undefined;
+    this.close();
+  }
+
+  #arm(ms: number, fn: () => void): void {
+    this.#disarm();
+    this.#timer = setTimeout(fn, ms);
+  }
+
+  #disarm(): void {
+    if (this.#timer) {
+      clearTimeout(this.#timer);
+      this.#timer = undefined;
+    }
+  }
+
+}
+
+/** The upstream's `Keep-Alive: timeout=N` (seconds), less a second of margin, caps our idle time. */
+function keepAliveHint(raw: readonly string[], configured: number): number {
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!;
+    if (name.length !== 10 || name.toLowerCase() !== 'keep-alive') continue;
+    const m = /timeout\s*=\s*(\d+)/i.exec(raw[i + 1]!);
+    if (!m) return configured;
+    const hint = Math.max(0, Number(m[1]) * 1000 - 1000);
+    if (hint === 0) return 1; // closes at once when parked: no margin left
+    return configured > 0 ? Math.min(configured, hint) : hint;
+  }
+  return configured;
+}
+
+export class H1Pool {
+  readonly hostHeader: string;
+  #idle: Connection[] = [];
+  #queue: Pending[] = [];
+  #open = 0;
+  #destroyed = false;
+
+  constructor(readonly options: PoolOptions) {
+    P ??= nativeHttpParser();
+    this.hostHeader = options.host.includes(':') ? `[${options.host}]:${options.port}` : `${options.host}:${options.port}`;
+  }
+
+  /** Connections open or opening, and how many of them are idle (for tests and status). */
+  get stats(): { open: number; idle: number; queued: number } {
+    return { open: this.#open, idle: this.#idle.length, queued: this.#queue.length };
+  }
+
+  dispatch(req: UpstreamRequest, handler: UpstreamHandler): Exchange {
+    const p = new Pending(this, req, handler);
+    if (this.#destroyed) {
+      queueMicrotask(() => p.fail(new UpstreamError('MOSN_UPSTREAM_ABORTED', 'the upstream pool is closed')));
+      return p;
+    }
+    let c: Connection | undefined;
+    while ((c = this.#idle.pop())) {
+      if (!c.dead) {
+        c.run(p);
+        return p;
+      }
+    }
+    if (this.#open < this.options.connections) this.#connect(p);
+    else this.#queue.push(p);
+    return p;
+  }
+
+  #connect(p: Pending): void {
+    this.#open++;
+    new Connection(this, p);
+  }
+
+  /** A connection finished an exchange and can take another. */
+  idle(c: Connection): void {
+    if (c.dead) return;
+    const next = this.#queue.shift();
+    if (next) {
+      c.run(next);
+      return;
+    }
+    this.#idle.push(c);
+    c.park();
+  }
+
+  /** A connection closed: room for a queued exchange. */
+  released(c: Connection): void {
+    this.#open--;
+    const i = this.#idle.indexOf(c);
+    if (i >= 0) this.#idle.splice(i, 1);
+    const next = this.#queue.shift();
+    if (next && !this.#destroyed) this.#connect(next);
+  }
+
+  abort(p: Pending, err: UpstreamError): void {
+    const i = this.#queue.indexOf(p);
+    if (i >= 0) this.#queue.splice(i, 1);
+    const c = p.conn;
+    p.fail(err);
+    // Mid-exchange (or mid-connect): the connection's state is unknown now.
+    if (c && c.current === p) c.abandon();
+  }
+
+  destroy(): void {
+    this.#destroyed = true;
+    const queued = this.#queue;
+    this.#queue = [];
+    for (const p of queued) p.fail(new UpstreamError('MOSN_UPSTREAM_ABORTED', 'the upstream pool is closed'));
+    for (const c of [...this.#idle]) c.close();
+  }
+}

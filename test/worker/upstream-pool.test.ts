@@ -1,0 +1,220 @@
+// The upstream HTTP/1.1 pool (src/worker/upstream/h1-pool.ts) against real
+// servers on loopback: connection reuse and its limits, the cases where a
+// connection must not be reused, and what an exchange sees. The proxy-level
+// behaviour (status codes, timeouts as 504s) is in http-proxy and
+// http-errors tests.
+import http from 'node:http';
+import net from 'node:net';
+import t from 'tap';
+import { H1Pool, type UpstreamError, type UpstreamRequest } from '../../src/worker/upstream/h1-pool.js';
+import { waitFor } from '../helpers/wait.js';
+
+interface Result {
+  status: number;
+  headers: string[];
+  body: string;
+}
+
+function fetchVia(pool: H1Pool, req: Partial<UpstreamRequest> = {}): Promise<Result> {
+  return new Promise((resolve, reject) => {
+    let status = 0;
+    let headers: string[] = [];
+    const chunks: Buffer[] = [];
+    pool.dispatch(
+      { method: 'GET', path: '/', headers: [], body: null, ...req },
+      {
+        onHeaders: (s, _text, raw) => {
+          status = s;
+          headers = raw;
+        },
+        onData: (c) => {
+          chunks.push(Buffer.from(c));
+          return true;
+        },
+        onComplete: () => resolve({ status, headers, body: Buffer.concat(chunks).toString() }),
+        onError: (err: UpstreamError) => reject(err),
+      },
+    );
+  });
+}
+
+function options(port: number, extra: Partial<ConstructorParameters<typeof H1Pool>[0]> = {}): ConstructorParameters<typeof H1Pool>[0] {
+  return { host: '127.0.0.1', port, connections: 8, idleTimeout: 60_000, headersTimeout: 5000, connectTimeout: 2000, ...extra };
+}
+
+/** A raw TCP server answering each connection's requests with `answer(n)` (n = request number on the connection). */
+async function rawServer(answer: (sock: net.Socket, n: number, request: string) => void): Promise<{ port: number; accepted: () => number; close: () => void }> {
+  let accepted = 0;
+  const socks = new Set<net.Socket>();
+  const srv = net.createServer((sock) => {
+    accepted++;
+    socks.add(sock);
+    sock.on('close', () => socks.delete(sock));
+    sock.on('error', () => undefined);
+    let n = 0;
+    let buf = '';
+    sock.on('data', (d) => {
+      buf += d.toString('latin1');
+      let i: number;
+      while ((i = buf.indexOf('\r\n\r\n')) >= 0) {
+        const head = buf.slice(0, i);
+        buf = buf.slice(i + 4);
+        answer(sock, n++, head);
+      }
+    });
+  });
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  return {
+    port: (srv.address() as net.AddressInfo).port,
+    accepted: () => accepted,
+    close: () => {
+      for (const s of socks) s.destroy();
+      srv.close();
+    },
+  };
+}
+
+void t.test('sequential requests reuse one connection; the request head is written as given', async (t) => {
+  const heads: string[] = [];
+  const s = await rawServer((sock, n, head) => {
+    heads.push(head);
+    sock.write(`HTTP/1.1 200 OK\r\ncontent-length: 2\r\nx-n: ${n}\r\n\r\nok`);
+  });
+  t.teardown(s.close);
+  const pool = new H1Pool(options(s.port));
+  t.teardown(() => pool.destroy());
+  for (let i = 0; i < 5; i++) {
+    const r = await fetchVia(pool, { path: `/r${i}?q=1`, headers: ['X-Case', 'Kept'] });
+    t.equal(r.status, 200);
+    t.equal(r.body, 'ok');
+    t.same(r.headers.slice(-2), ['x-n', String(i)], 'the nth request on the same connection');
+  }
+  t.equal(s.accepted(), 1, 'one upstream connection');
+  t.equal(heads[2], `GET /r2?q=1 HTTP/1.1\r\nX-Case: Kept\r\nhost: 127.0.0.1:${s.port}`, 'header case kept, host added when missing');
+});
+
+void t.test('no more than `connections` at once; the rest wait their turn, in order', async (t) => {
+  let open = 0;
+  let peak = 0;
+  const srv = http.createServer((req, res) => {
+    open++;
+    peak = Math.max(peak, open);
+    setTimeout(() => {
+      open--;
+      res.end(req.url);
+    }, 30);
+  });
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  t.teardown(() => srv.close());
+  const pool = new H1Pool(options((srv.address() as net.AddressInfo).port, { connections: 2 }));
+  t.teardown(() => pool.destroy());
+  const order: string[] = [];
+  const all = await Promise.all(
+    Array.from({ length: 6 }, (_, i) =>
+      fetchVia(pool, { path: `/${i}` }).then((r) => {
+        order.push(r.body);
+        return r;
+      }),
+    ),
+  );
+  t.ok(all.every((r, i) => r.status === 200 && r.body === `/${i}`), 'every request answered');
+  t.equal(peak, 2, 'at most 2 requests at the upstream at once');
+  t.same(order.slice(0, 2).sort(), ['/0', '/1'], 'first come, first served');
+  t.equal(pool.stats.open, 2);
+  srv.closeAllConnections();
+});
+
+void t.test('a connection the upstream closed while idle is not reused', async (t) => {
+  const s = await rawServer((sock) => {
+    sock.end('HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: keep-alive\r\n\r\nok');
+  });
+  t.teardown(s.close);
+  const pool = new H1Pool(options(s.port));
+  t.teardown(() => pool.destroy());
+  t.equal((await fetchVia(pool)).body, 'ok');
+  await waitFor(() => pool.stats.open === 0, { what: 'the closed connection to leave the pool' });
+  t.equal((await fetchVia(pool)).body, 'ok', 'the next request gets a new connection');
+  t.equal(s.accepted(), 2);
+});
+
+void t.test('Connection: close and HTTP/1.0 responses are not reused; a read-until-close body completes', async (t) => {
+  const s = await rawServer((sock, _n, head) => {
+    if (head.startsWith('GET /close ')) sock.write('HTTP/1.1 200 OK\r\ncontent-length: 1\r\nconnection: close\r\n\r\na');
+    else sock.end('HTTP/1.0 200 OK\r\n\r\nuntil close');
+  });
+  t.teardown(s.close);
+  const pool = new H1Pool(options(s.port));
+  t.teardown(() => pool.destroy());
+  t.equal((await fetchVia(pool, { path: '/close' })).body, 'a');
+  const r = await fetchVia(pool, { path: '/eof' });
+  t.equal(r.body, 'until close', 'body without a length ends at EOF');
+  t.equal(s.accepted(), 2, 'a new connection each time');
+  await waitFor(() => pool.stats.open === 0, { what: 'both connections closed' });
+});
+
+void t.test("the upstream's Keep-Alive: timeout=N closes the pooled connection before the upstream would", async (t) => {
+  const closedBy: string[] = [];
+  const srv = http.createServer((_req, res) => res.end('ok'));
+  srv.keepAliveTimeout = 2000; // Node announces Keep-Alive: timeout=2
+  srv.on('connection', (sock: net.Socket) => sock.on('end', () => closedBy.push('client')));
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  t.teardown(() => srv.close());
+  const pool = new H1Pool(options((srv.address() as net.AddressInfo).port, { idleTimeout: 60_000 }));
+  t.teardown(() => pool.destroy());
+  const r = await fetchVia(pool);
+  t.match(r.headers.join('\n'), /Keep-Alive\ntimeout=2/i);
+  await waitFor(() => closedBy.length > 0 || pool.stats.open === 0, { timeoutMs: 5000, what: 'the pooled connection to close' });
+  await waitFor(() => closedBy.length > 0, { timeoutMs: 1000, what: "the server to see the pool's FIN" });
+  t.same(closedBy, ['client'], 'the pool closed first (1 s before the upstream would)');
+});
+
+void t.test('1xx interim responses are skipped; HEAD responses have no body', async (t) => {
+  const s = await rawServer((sock, _n, head) => {
+    if (head.startsWith('HEAD')) sock.write('HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\n');
+    else sock.write('HTTP/1.1 103 Early Hints\r\nlink: </a.css>\r\n\r\nHTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nfinal');
+  });
+  t.teardown(s.close);
+  const pool = new H1Pool(options(s.port));
+  t.teardown(() => pool.destroy());
+  const r = await fetchVia(pool);
+  t.equal(r.status, 200);
+  t.equal(r.body, 'final');
+  const h = await fetchVia(pool, { method: 'HEAD' });
+  t.equal(h.status, 200);
+  t.equal(h.body, '');
+  t.equal((await fetchVia(pool)).body, 'final', 'the connection is still in step after HEAD');
+  t.equal(s.accepted(), 1);
+});
+
+void t.test('errors: refused, garbage, closed mid-body, headers timeout; abort while queued', async (t) => {
+  const dead = net.createServer();
+  await new Promise<void>((r) => dead.listen(0, '127.0.0.1', r));
+  const deadPort = (dead.address() as net.AddressInfo).port;
+  await new Promise<void>((r) => dead.close(() => r()));
+  const refused = new H1Pool(options(deadPort));
+  await t.rejects(fetchVia(refused), { code: 'ECONNREFUSED' });
+
+  const s = await rawServer((sock, _n, head) => {
+    if (head.startsWith('GET /garbage')) sock.write('NOT HTTP\r\n\r\n');
+    else if (head.startsWith('GET /cut')) sock.end('HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\nshort');
+    // /silent: never answers
+  });
+  t.teardown(s.close);
+  const pool = new H1Pool(options(s.port, { headersTimeout: 200, connections: 1 }));
+  t.teardown(() => pool.destroy());
+  await t.rejects(fetchVia(pool, { path: '/garbage' }), { code: 'MOSN_UPSTREAM_PROTOCOL' });
+  await t.rejects(fetchVia(pool, { path: '/cut' }), { code: 'MOSN_UPSTREAM_CLOSED' });
+  const silent = fetchVia(pool, { path: '/silent' });
+  // Queued behind /silent (one connection): aborted before it is ever sent.
+  let queuedError: UpstreamError | undefined;
+  const ex = pool.dispatch({ method: 'GET', path: '/queued', headers: [], body: null }, {
+    onHeaders: () => undefined,
+    onData: () => true,
+    onComplete: () => undefined,
+    onError: (e) => (queuedError = e),
+  });
+  ex.abort(Object.assign(new Error('gave up'), { code: 'TEST_ABORT' }));
+  t.equal(queuedError?.code, 'TEST_ABORT', 'the aborted exchange hears its own error');
+  await t.rejects(silent, { code: 'MOSN_UPSTREAM_HEADERS_TIMEOUT' });
+  t.equal(pool.stats.queued, 0, 'nothing left queued');
+});
