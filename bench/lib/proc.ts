@@ -14,6 +14,22 @@ export function rssBytes(pid: number): number {
   }
 }
 
+/** CPU time (user + system) the processes have used so far, in ms (USER_HZ = 100 on Linux). Gone processes count 0. */
+export function cpuMs(pids: readonly number[]): number {
+  let ticks = 0;
+  for (const pid of pids) {
+    try {
+      const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+      // pid (comm) state ppid ...: utime and stime are fields 14 and 15.
+      const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      ticks += Number(rest[11]) + Number(rest[12]);
+    } catch {
+      // gone
+    }
+  }
+  return ticks * 10;
+}
+
 /** Pids whose parent is `ppid`. */
 export function childPids(ppid: number): number[] {
   const out: number[] = [];

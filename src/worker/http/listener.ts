@@ -110,9 +110,22 @@ export function connectionOf(socket: net.Socket): HttpConnection | undefined {
   return (socket as unknown as Record<symbol, HttpConnection | undefined>)[kConn];
 }
 
+/** The per-listener metric children, looked up once (labels() hashes its arguments on every call). */
+function listenerMetrics(ctx: WorkerContext, name: string) {
+  const m = ctx.metrics;
+  return {
+    connectionsTotal: m.connectionsTotal.labels(name),
+    connectionsActive: m.connectionsActive.labels(name),
+    bytesIn: m.bytesIn.labels(name),
+    bytesOut: m.bytesOut.labels(name),
+    duration: m.httpDuration.labels(name),
+  };
+}
+
 export class HttpListener {
   readonly server: http.Server;
   readonly #router: Router;
+  readonly #m: ReturnType<typeof listenerMetrics>;
   readonly #statusCounters = new Map<string, { inc(): void }>();
   #idleParsers: Set<unknown> | undefined;
 
@@ -121,6 +134,7 @@ export class HttpListener {
     readonly ctx: WorkerContext,
   ) {
     this.#router = new Router(config.virtual_hosts);
+    this.#m = listenerMetrics(ctx, config.name);
     this.server = http.createServer({
       keepAliveTimeout: config.timeouts.idle,
       headersTimeout: config.timeouts.request_headers,
@@ -149,8 +163,8 @@ export class HttpListener {
     (socket as unknown as Record<symbol, HttpConnection>)[kConn] = conn;
     this.#tracked.add(conn);
     ctx.registry.add(conn);
-    if (migrations === 0) ctx.metrics.connectionsTotal.labels(this.config.name).inc();
-    ctx.metrics.connectionsActive.labels(this.config.name).inc();
+    if (migrations === 0) this.#m.connectionsTotal.inc();
+    this.#m.connectionsActive.inc();
     socket.once('close', () => {
       this.forget(conn);
       ctx.registry.remove(conn);
@@ -163,7 +177,7 @@ export class HttpListener {
   forget(conn: HttpConnection): void {
     if (!this.#tracked.delete(conn)) return;
     this.#countBytes(conn);
-    this.ctx.metrics.connectionsActive.labels(this.config.name).dec();
+    this.#m.connectionsActive.dec();
   }
 
   readonly #tracked = new WeakSet<HttpConnection>();
@@ -179,8 +193,8 @@ export class HttpListener {
 
   #countBytes(conn: HttpConnection): { read: number; written: number } {
     const b = conn.takeBytes();
-    this.ctx.metrics.bytesIn.labels(this.config.name).inc(b.read);
-    this.ctx.metrics.bytesOut.labels(this.config.name).inc(b.written);
+    this.#m.bytesIn.inc(b.read);
+    this.#m.bytesOut.inc(b.written);
     return b;
   }
 
@@ -282,7 +296,7 @@ export class HttpListener {
         this.#statusCounters.set(key, counter);
       }
       counter.inc();
-      this.ctx.metrics.httpDuration.labels(this.config.name).observe(duration / 1000);
+      this.#m.duration.observe(duration / 1000);
       const bytes = conn ? this.#countBytes(conn) : { read: 0 };
       this.ctx.access.write({
         listener: this.config.name,

@@ -61,10 +61,6 @@ export class ProxyExchange implements UpstreamHandler {
     this.onDone = onDone;
     endpoint.active++;
     if (timeoutMs > 0) this.#timer = setTimeout(() => this.#cancel(new UpstreamError('MOSN_ROUTE_TIMEOUT', 'route timeout')), timeoutMs);
-    res.on('drain', () => {
-      this.#pausedUpstream = true;
-      this.#resumeUpstream();
-    });
     res.on('close', () => {
       if (!res.writableFinished) this.#cancel(new UpstreamError('MOSN_DOWNSTREAM_GONE', 'downstream closed'));
     });
@@ -109,11 +105,18 @@ export class ProxyExchange implements UpstreamHandler {
     }
     this.#heldBytes += chunk.length;
     const ok = this.#heldBytes + this.res.writableLength < this.res.writableHighWaterMark;
-    if (!ok) this.#pausedUpstream = true;
+    if (!ok) this.#pauseUpstream();
     return ok;
   }
 
   #pausedUpstream = false;
+
+  /** Upstream reads stop until the client takes the bytes ('drain'; a listener only for responses that need it). */
+  #pauseUpstream(): void {
+    if (this.#pausedUpstream) return;
+    this.#pausedUpstream = true;
+    this.res.once('drain', () => this.#resumeUpstream());
+  }
 
   #resumeUpstream(): void {
     if (!this.#pausedUpstream) return;
@@ -134,6 +137,7 @@ export class ProxyExchange implements UpstreamHandler {
     if (!data || this.res.destroyed) return;
     // Room left: resume now; otherwise 'drain' will.
     if (this.res.write(data)) this.#resumeUpstream();
+    else this.#pauseUpstream();
   }
 
   onComplete(): void {
