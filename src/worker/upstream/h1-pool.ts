@@ -264,7 +264,10 @@ class Connection {
     this.#keepAlive = keepAlive;
     const raw = headers ?? [];
     if (keepAlive) this.#idleMs = keepAliveHint(raw, this.pool.options.idleTimeout);
-    p.handler.onHeaders(status, statusText, raw, () => this.socket.resume());
+    // A late resume (after this exchange ended) must not undo the next exchange's pause.
+    p.handler.onHeaders(status, statusText, raw, () => {
+      if (this.current === p) this.socket.resume();
+    });
     // A HEAD response has no body whatever its headers say.
     return p.req.method === 'HEAD' ? 1 : 0;
   }
@@ -394,6 +397,10 @@ export class H1Pool {
   /** A connection finished an exchange and can take another. */
   idle(c: Connection): void {
     if (c.dead) return;
+    if (this.#destroyed) {
+      c.close();
+      return;
+    }
     const next = this.#queue.shift();
     if (next) {
       c.run(next);
