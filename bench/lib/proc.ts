@@ -14,18 +14,26 @@ export function rssBytes(pid: number): number {
   }
 }
 
+/**
+ * The fields of /proc/PID/stat after "pid (comm) ": [0] state, [1] ppid, ...,
+ * [11] utime, [12] stime. comm may contain spaces and parentheses. Undefined
+ * when the process is gone.
+ */
+function statFields(pid: number | string): string[] | undefined {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  } catch {
+    return undefined;
+  }
+}
+
 /** CPU time (user + system) the processes have used so far, in ms (USER_HZ = 100 on Linux). Gone processes count 0. */
 export function cpuMs(pids: readonly number[]): number {
   let ticks = 0;
   for (const pid of pids) {
-    try {
-      const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-      // pid (comm) state ppid ...: utime and stime are fields 14 and 15.
-      const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      ticks += Number(rest[11]) + Number(rest[12]);
-    } catch {
-      // gone
-    }
+    const f = statFields(pid);
+    if (f) ticks += Number(f[11]) + Number(f[12]);
   }
   return ticks * 10;
 }
@@ -34,15 +42,7 @@ export function cpuMs(pids: readonly number[]): number {
 export function childPids(ppid: number): number[] {
   const out: number[] = [];
   for (const e of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(e)) continue;
-    try {
-      const stat = fs.readFileSync(`/proc/${e}/stat`, 'utf8');
-      // pid (comm) state ppid ...: comm may contain spaces and parentheses.
-      const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      if (Number(rest[1]) === ppid) out.push(Number(e));
-    } catch {
-      // gone
-    }
+    if (/^\d+$/.test(e) && Number(statFields(e)?.[1]) === ppid) out.push(Number(e));
   }
   return out;
 }

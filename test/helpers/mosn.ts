@@ -93,6 +93,18 @@ export class MosnProcess {
     return this.logs().filter((l) => l['log'] === 'access');
   }
 
+  /**
+   * The first access log line for a request path (or matching `match`), once
+   * written: lines are written after the response has left, so a client can
+   * see its response first.
+   */
+  async accessLine(match: string | ((l: Record<string, unknown>) => boolean), what?: string): Promise<Record<string, unknown>> {
+    const pred = typeof match === 'string' ? (l: Record<string, unknown>) => l['path'] === match : match;
+    let line: Record<string, unknown> | undefined;
+    await waitFor(() => (line = this.accessLogs().find(pred)) !== undefined, { timeoutMs: 5000, what: what ?? `the access log line of ${String(match)}` });
+    return line!;
+  }
+
   port(listener: string): number {
     const l = this.status.listeners.find((x) => x.name === listener);
     if (!l) throw new Error(`no listener ${listener} in status`);

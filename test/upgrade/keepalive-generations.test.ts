@@ -5,7 +5,6 @@ import t from 'tap';
 import { startMosn } from '../helpers/mosn.js';
 import { testNodes } from '../helpers/nodes.js';
 import { httpBackend, echoHandler } from '../helpers/backends.js';
-import { waitFor } from '../helpers/wait.js';
 
 function get(agent: http.Agent, port: number, path: string): Promise<{ status: number; localPort: number; body: string }> {
   return new Promise((resolve, reject) => {
@@ -50,12 +49,10 @@ for (const node of await testNodes()) {
     const res = await get(agent, port, `/g${round}`);
     t.equal(res.status, 200);
     t.equal(res.localPort, first.localPort, 'same TCP connection');
-    // The access log line is written once the response has left: wait for it.
-    let line: Record<string, unknown> | undefined;
-    await waitFor(() => (line = m.accessLogs().find((l) => l['path'] === `/g${round}`)) !== undefined, { timeoutMs: 5000, what: `the access log line of /g${round}` });
+    const line = await m.accessLine(`/g${round}`);
     t.ok(line, 'access log line');
-    t.equal(line?.['generation'], round + 1, 'served by the new generation');
-    servedBy.add(Number(line?.['generation']));
+    t.equal(line['generation'], round + 1, 'served by the new generation');
+    servedBy.add(Number(line['generation']));
   }
   t.equal(sockets, 1, 'the client opened exactly one connection');
   t.equal(servedBy.size, 5);

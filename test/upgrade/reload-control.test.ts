@@ -107,13 +107,6 @@ async function setup(
   };
 }
 
-/** The access-log line of a request path, once written. */
-async function accessLine(m: MosnProcess, path: string): Promise<Record<string, unknown>> {
-  let line: Record<string, unknown> | undefined;
-  await waitFor(() => (line = m.accessLogs().find((l) => l['path'] === path)) !== undefined, { timeoutMs: 5000, what: `the access log line of ${path}` });
-  return line!;
-}
-
 void t.test('SIGHUP behaves as mosnctl reload', async (t) => {
   const { m, load, write, config } = await setup(t, { hello: 'v1' });
   const ka = new KeepAliveClient(m.port('web'));
@@ -146,7 +139,7 @@ void t.test('SIGHUP behaves as mosnctl reload', async (t) => {
   t.equal(again.body, 'v2', 'the old keep-alive connection gets the new body too');
   t.equal(again.localPort, first.localPort, 'on the same TCP connection');
   t.equal(ka.sockets, 1, 'the keep-alive client opened one connection');
-  t.equal((await accessLine(m, '/hello/1'))['generation'], before.generation + 1, 'served by the new generation');
+  t.equal((await m.accessLine('/hello/1'))['generation'], before.generation + 1, 'served by the new generation');
 
   await t.test('a SIGHUP with a bad config logs the failure and changes nothing', async (t) => {
     const good = await ctlStatus(m);
@@ -358,12 +351,12 @@ void t.test('without the migration internals a reload drains politely', async (t
   t.equal(after.status, 200);
   t.equal(after.localPort, first.localPort, 'the first request after the reload uses the old connection');
   t.equal(after.headers.connection, 'close', 'and gets Connection: close');
-  t.equal((await accessLine(m, '/hello/after'))['generation'], before.generation, 'from the OLD generation');
+  t.equal((await m.accessLine('/hello/after'))['generation'], before.generation, 'from the OLD generation');
   const next = await ka.get('/hello/next');
   t.equal(next.status, 200);
   t.not(next.localPort, first.localPort, 'the client reconnected');
   t.equal(ka.sockets, 2, 'exactly one new connection');
-  t.equal((await accessLine(m, '/hello/next'))['generation'], res.generation, 'served by the new generation');
+  t.equal((await m.accessLine('/hello/next'))['generation'], res.generation, 'served by the new generation');
 
   be.release();
   const heldReply = await held;
@@ -372,7 +365,7 @@ void t.test('without the migration internals a reload drains politely', async (t
   const reuse = await kaSlow.get('/hello/reuse');
   t.equal(reuse.status, 200, 'the same client\'s next request succeeds');
   t.equal(kaSlow.sockets, 2, 'on a new connection');
-  const heldLine = await accessLine(m, '/slow/polite');
+  const heldLine = await m.accessLine('/slow/polite');
   t.equal(heldLine['generation'], before.generation, 'in the generation that started it');
   const oldPids = before.generations[0]!.workers.map((w) => w.pid);
   const released = Date.now();
@@ -404,7 +397,7 @@ void t.test('with the migration internals the same keep-alive client is migrated
   t.equal(after.status, 200);
   t.equal(after.localPort, first.localPort, 'same TCP connection');
   t.not(after.headers.connection, 'close', `no Connection: close (${after.headers.connection})`);
-  t.equal((await accessLine(m, '/hello/after'))['generation'], res.generation, 'served by the new generation');
+  t.equal((await m.accessLine('/hello/after'))['generation'], res.generation, 'served by the new generation');
   t.equal(ka.sockets, 1, 'no reconnection');
   const counts = await load.stop();
   assertNoLoss(t, counts, 'migration');

@@ -5,7 +5,7 @@ import http from 'node:http';
 import net from 'node:net';
 import t from 'tap';
 import { deadPort, httpBackend, tcpBackend } from '../helpers/backends.js';
-import { startMosn, type MosnProcess } from '../helpers/mosn.js';
+import { startMosn } from '../helpers/mosn.js';
 import { waitFor } from '../helpers/wait.js';
 
 interface Reply {
@@ -28,19 +28,6 @@ function get(port: number, path: string): Promise<Reply> {
     req.setTimeout(10_000, () => req.destroy(new Error(`GET ${path} timed out`)));
     req.on('error', reject);
   });
-}
-
-/** Waits for the access log line of `path` and returns it. */
-async function accessLine(m: MosnProcess, path: string): Promise<Record<string, unknown>> {
-  let line: Record<string, unknown> | undefined;
-  await waitFor(
-    () => {
-      line = m.accessLogs().find((l) => l['path'] === path);
-      return line !== undefined;
-    },
-    { timeoutMs: 5000, what: `access log line for ${path}` },
-  );
-  return line!;
 }
 
 /** Reads one request head from a raw backend socket, then calls `then`. */
@@ -187,7 +174,7 @@ void t.test('upstream errors', { timeout: 60_000 }, async (t) => {
       t.equal(r.body, `upstream error: ${c.code}\n`);
       t.ok(r.ms < 5000, `answered promptly (${r.ms} ms)`);
       if (c.minMs !== undefined) t.ok(r.ms >= c.minMs, `not before the timeout (${r.ms} ms)`);
-      const line = await accessLine(m, c.path);
+      const line = await m.accessLine(c.path);
       t.equal(line['status'], c.status, 'access log status');
       t.equal(line['error'], c.code, 'access log error');
       t.equal(line['kind'], 'http');
@@ -219,7 +206,7 @@ void t.test('upstream errors', { timeout: 60_000 }, async (t) => {
       t.notOk(seen.complete, 'the response is incomplete');
       t.notOk(seen.ended, 'no clean end of the body');
       t.ok(seen.error, `the client saw an error (${seen.error})`);
-      const line = await accessLine(m, path);
+      const line = await m.accessLine(path);
       t.equal(line['status'], 200);
       t.equal(line['error'], 'MOSN_ERR_UPSTREAM_RESET', 'access log error');
     });
@@ -257,7 +244,7 @@ void t.test('upstream errors', { timeout: 60_000 }, async (t) => {
       req.setTimeout(10_000, () => reject(new Error('timed out')));
     });
     await waitFor(() => endless.closed === endless.started && endless.started === 1, { timeoutMs: 5000, what: 'the upstream response to be closed' });
-    const line = await accessLine(m, '/endless');
+    const line = await m.accessLine('/endless');
     t.equal(line['status'], 200);
     t.equal(line['error'], 'MOSN_ERR_DOWNSTREAM_RESET');
   });
@@ -269,7 +256,7 @@ void t.test('upstream errors', { timeout: 60_000 }, async (t) => {
     await waitFor(() => hangSeen.requests > before.requests, { timeoutMs: 5000, what: 'the request to reach the backend' });
     req.destroy();
     await waitFor(() => hangSeen.closed > before.closed, { timeoutMs: 5000, what: 'the upstream connection to be closed' });
-    const line = await accessLine(m, '/hang/leave');
+    const line = await m.accessLine('/hang/leave');
     t.equal(line['status'], 499);
     t.equal(line['error'], 'MOSN_ERR_DOWNSTREAM_RESET');
   });

@@ -5,7 +5,7 @@ import crypto from 'node:crypto';
 import net from 'node:net';
 import t from 'tap';
 import { deadPort, tcpBackend, tcpEcho } from '../helpers/backends.js';
-import { startMosn, type MosnProcess } from '../helpers/mosn.js';
+import { startMosn } from '../helpers/mosn.js';
 import { waitFor } from '../helpers/wait.js';
 
 const MiB = 1024 * 1024;
@@ -67,18 +67,6 @@ function closed(s: net.Socket): Promise<{ hadError: boolean; at: number }> {
 
 function sha(b: Buffer): string {
   return crypto.createHash('sha256').update(b).digest('hex');
-}
-
-async function accessLine(m: MosnProcess, pred: (l: Record<string, unknown>) => boolean, what: string): Promise<Record<string, unknown>> {
-  let line: Record<string, unknown> | undefined;
-  await waitFor(
-    () => {
-      line = m.accessLogs().find(pred);
-      return line !== undefined;
-    },
-    { timeoutMs: 5000, what },
-  );
-  return line!;
 }
 
 /** Does a connect to the classic blackhole address hang here (rather than fail or succeed at once)? */
@@ -175,7 +163,7 @@ void t.test('tcp proxy', { timeout: 60_000 }, async (t) => {
     t.equal(back.length, 8 * MiB);
     t.equal(sha(back), sent, 'echoed bytes identical');
     await closed(s);
-    const line = await accessLine(m, (l) => l['listener'] === 'echo' && l['kind'] === 'tcp', 'access log for the echo session');
+    const line = await m.accessLine((l) => l['listener'] === 'echo' && l['kind'] === 'tcp', 'access log for the echo session');
     t.equal(line['bytes_in'], 8 * MiB);
     t.equal(line['bytes_out'], 8 * MiB);
     t.equal(line['error'], undefined, 'a clean session has no error');
@@ -218,7 +206,7 @@ void t.test('tcp proxy', { timeout: 60_000 }, async (t) => {
     const c = await closed(s);
     t.ok(c.at - start < 2000, `closed after ${c.at - start} ms`);
     t.equal(bytes, 0, 'nothing received');
-    const line = await accessLine(m, (l) => l['listener'] === 'refused', 'access log for the refused session');
+    const line = await m.accessLine((l) => l['listener'] === 'refused', 'access log for the refused session');
     t.equal(line['error'], 'MOSN_ERR_UPSTREAM_CONNECT');
     t.equal(line['kind'], 'tcp');
   });
@@ -230,7 +218,7 @@ void t.test('tcp proxy', { timeout: 60_000 }, async (t) => {
     t.equal(echo.sockets.size, 1, 'one upstream connection');
     s.resetAndDestroy();
     await waitFor(() => echo.sockets.size === 0, { timeoutMs: 2000, what: 'the upstream connection to close' });
-    const line = await accessLine(m, (l) => l['listener'] === 'echo' && l['error'] === 'MOSN_ERR_DOWNSTREAM_RESET', 'access log for the reset session');
+    const line = await m.accessLine((l) => l['listener'] === 'echo' && l['error'] === 'MOSN_ERR_DOWNSTREAM_RESET', 'access log for the reset session');
     t.equal(line['bytes_in'], 5);
   });
 
@@ -240,7 +228,7 @@ void t.test('tcp proxy', { timeout: 60_000 }, async (t) => {
     s.on('error', () => undefined);
     const c = await closed(s);
     t.ok(c.at - start >= 250 && c.at - start < 3000, `closed after ${c.at - start} ms (connect_timeout 300ms)`);
-    const line = await accessLine(m, (l) => l['listener'] === 'blackhole', 'access log for the timed-out session');
+    const line = await m.accessLine((l) => l['listener'] === 'blackhole', 'access log for the timed-out session');
     t.equal(line['error'], 'MOSN_ERR_UPSTREAM_CONNECT_TIMEOUT');
   });
 
@@ -254,7 +242,7 @@ void t.test('tcp proxy', { timeout: 60_000 }, async (t) => {
     const { at } = await c;
     t.ok(at - lastActivity >= 250, `not before the idle timeout (${at - lastActivity} ms)`);
     t.ok(at - lastActivity < 3000, `closed after ${at - lastActivity} ms of silence (idle 300ms)`);
-    const line = await accessLine(m, (l) => l['listener'] === 'idle', 'access log for the idle session');
+    const line = await m.accessLine((l) => l['listener'] === 'idle', 'access log for the idle session');
     t.equal(line['error'], 'MOSN_ERR_UPSTREAM_IDLE_TIMEOUT');
   });
 

@@ -7,7 +7,7 @@ import net from 'node:net';
 import t from 'tap';
 import WebSocket, { WebSocketServer } from 'ws';
 import { deadPort } from '../helpers/backends.js';
-import { startMosn, type MosnProcess } from '../helpers/mosn.js';
+import { startMosn } from '../helpers/mosn.js';
 import { once, waitFor } from '../helpers/wait.js';
 
 interface Message {
@@ -57,18 +57,6 @@ function open(url: string): Promise<{ ws: WebSocket; inbox: Inbox }> {
 
 function closeEvent(ws: WebSocket): Promise<{ code: number; reason: string }> {
   return new Promise((resolve) => ws.once('close', (code: number, reason: Buffer) => resolve({ code, reason: reason.toString() })));
-}
-
-async function accessLine(m: MosnProcess, path: string): Promise<Record<string, unknown>> {
-  let line: Record<string, unknown> | undefined;
-  await waitFor(
-    () => {
-      line = m.accessLogs().find((l) => l['path'] === path);
-      return line !== undefined;
-    },
-    { timeoutMs: 5000, what: `access log line for ${path}` },
-  );
-  return line!;
 }
 
 void t.test('websocket through the proxy', { timeout: 60_000 }, async (t) => {
@@ -162,7 +150,7 @@ void t.test('websocket through the proxy', { timeout: 60_000 }, async (t) => {
     await waitFor(() => serverCloses.length > before, { timeoutMs: 5000, what: 'the server to see the close' });
     t.same(serverCloses[before], { code: 4001, reason: 'client-bye' });
 
-    const line = await accessLine(m, '/chat?room=1');
+    const line = await m.accessLine('/chat?room=1');
     t.equal(line['kind'], 'tunnel');
     t.equal(line['status'], 101);
     t.equal(line['upstream'], `127.0.0.1:${wsPort}`);
@@ -177,7 +165,7 @@ void t.test('websocket through the proxy', { timeout: 60_000 }, async (t) => {
     const closing = closeEvent(ws);
     ws.send('close-me');
     t.same(await closing, { code: 4002, reason: 'server-bye' });
-    const line = await accessLine(m, '/server-closes');
+    const line = await m.accessLine('/server-closes');
     t.equal(line['kind'], 'tunnel');
     t.equal(line['status'], 101);
   });
@@ -195,7 +183,7 @@ void t.test('websocket through the proxy', { timeout: 60_000 }, async (t) => {
     });
     t.equal(res.statusCode, 401);
     t.notOk(res.headers['x-mosn-error'], 'the backend’s answer, not a proxy error');
-    const line = await accessLine(m, '/forbidden');
+    const line = await m.accessLine('/forbidden');
     t.equal(line['kind'], 'tunnel');
     t.equal(line['status'], 401);
   });
@@ -213,7 +201,7 @@ void t.test('websocket through the proxy', { timeout: 60_000 }, async (t) => {
     });
     t.equal(res.statusCode, 502);
     t.equal(res.headers['x-mosn-error'], 'MOSN_ERR_UPSTREAM_CONNECT');
-    const line = await accessLine(m, '/dead');
+    const line = await m.accessLine('/dead');
     t.equal(line['kind'], 'tunnel');
     t.equal(line['status'], 502);
     t.equal(line['error'], 'MOSN_ERR_UPSTREAM_CONNECT');

@@ -15,7 +15,6 @@ export interface ExchangeOutcome {
   bytesOut: number;
 }
 
-
 export function classifyUpstreamError(err: unknown): { status: number; code: ErrorCode; connect: boolean } {
   const code = (err as { code?: string } | null)?.code;
   switch (code) {
