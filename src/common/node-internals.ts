@@ -2,7 +2,6 @@
 // start-up (`detectInternals`). When one is missing the proxy still runs:
 // listeners fall back to public APIs where possible and connection
 // migration falls back to polite draining (see docs/upgrade.md).
-import http from 'node:http';
 import net from 'node:net';
 import { createRequire } from 'node:module';
 
@@ -20,10 +19,12 @@ type CreateServerHandle = (address: string, port: number, addressType: number, f
 
 export interface InternalsReport {
   readonly createServerHandle: boolean;
-  readonly httpConnectionsList: boolean;
-  readonly freeParser: boolean;
-  /** True when live HTTP connection migration is possible on this Node. */
-  readonly httpMigration: boolean;
+  /** Node's native llhttp binding (the HTTP listener and the upstream pool need it). */
+  readonly httpParser: boolean;
+  /** A socket's libuv handle, which is what travels to another process. */
+  readonly socketHandle: boolean;
+  /** True when live connection migration is possible on this Node. */
+  readonly liveMigration: boolean;
   readonly missing: readonly string[];
 }
 
@@ -34,35 +35,28 @@ export function disableInternalsForTest(): void {
   disabled = true;
 }
 
-function connectionsSymbol(server: http.Server): symbol | undefined {
-  return Object.getOwnPropertySymbols(server).find((s) => s.description === 'http.server.connections');
-}
-
 export function detectInternals(): InternalsReport {
   const missing: string[] = [];
   const csh = (net as unknown as { _createServerHandle?: unknown })._createServerHandle;
   const createServerHandle = typeof csh === 'function';
   if (!createServerHandle) missing.push('net._createServerHandle');
-  let freeParser = false;
+  let httpParser = false;
   try {
-    freeParser = typeof require('_http_common').freeParser === 'function';
+    nativeHttpParser();
+    httpParser = true;
   } catch {
-    freeParser = false;
+    missing.push('_http_common.HTTPParser');
   }
-  if (!freeParser) missing.push('_http_common.freeParser');
-  const probe = http.createServer();
-  probe.emit('listening');
-  const sym = connectionsSymbol(probe);
-  const list = sym ? (probe as unknown as Record<symbol, { idle?: unknown } | undefined>)[sym] : undefined;
-  const httpConnectionsList = typeof list?.idle === 'function';
-  if (!httpConnectionsList) missing.push('http.Server connections list (http.server.connections)');
-  probe.close();
+  const probe = new net.Socket();
+  const socketHandle = '_handle' in probe && typeof (probe as unknown as { _read?: unknown })._read === 'function';
+  probe.destroy();
+  if (!socketHandle) missing.push('net.Socket _handle / _read');
   if (disabled) missing.push('disabled by MOSN_DISABLE_MIGRATION_INTERNALS');
   return {
     createServerHandle,
-    httpConnectionsList,
-    freeParser,
-    httpMigration: !disabled && freeParser && httpConnectionsList,
+    httpParser,
+    socketHandle,
+    liveMigration: !disabled && httpParser && socketHandle,
     missing,
   };
 }
@@ -114,27 +108,17 @@ function errnoName(code: number): string {
   }
 }
 
-/**
- * Lets an http.Server that never listens itself track its connections (the
- * connections list drives headersTimeout and idle detection). On Node 20-24
- * the list is created by the server's own 'listening' handler.
- */
-export function activateHttpServer(server: http.Server): void {
-  server.emit('listening');
-}
-
 // ---- connection migration -------------------------------------------------
 // What it takes to move a live socket to another process: stop libuv reading
 // (in every process that holds it before sending it on), take the bytes read
-// into JS but not yet consumed, detach an HTTP socket from its parser at a
-// message boundary, and wrap a received raw handle without starting to read.
+// into JS but not yet consumed, and wrap a received raw handle without
+// starting to read. (An HTTP connection is detached from its parser by the
+// listener's own engine, src/worker/http/h1-server.ts.)
 
 interface InternalSocket {
   _handle: (TcpHandle & { reading?: boolean }) | null;
   _read: (n: number) => void;
   _readableState: { ended: boolean };
-  parser?: unknown;
-  _httpMessage?: unknown;
 }
 
 function internal(s: net.Socket): InternalSocket {
@@ -181,47 +165,6 @@ export function socketFromHandle(handle: unknown): net.Socket {
   return new net.Socket({ handle, readable: true, writable: true, allowHalfOpen: true, pauseOnCreate: true } as unknown as net.SocketConstructorOpts);
 }
 
-type ConnectionsList = { idle(): unknown[] };
-
-/** Parsers of `server` with no message started (the migratable ones). */
-export function idleHttpParsers(server: http.Server): Set<unknown> {
-  const sym = connectionsSymbol(server);
-  const list = sym ? (server as unknown as Record<symbol, ConnectionsList | undefined>)[sym] : undefined;
-  return new Set(list ? list.idle() : []);
-}
-
-/**
- * True when `s` sits at an HTTP message boundary: its parser has no message
- * started, no response is being written, nothing is queued to write.
- */
-export function httpAtBoundary(s: net.Socket, idleParsers: Set<unknown>): boolean {
-  const i = internal(s);
-  return !s.destroyed && i._handle !== null && i.parser !== undefined && i.parser !== null && idleParsers.has(i.parser) && !i._httpMessage && s.writableLength === 0;
-}
-
-const HTTP_SOCKET_EVENTS = ['data', 'end', 'close', 'drain', 'error', 'timeout', 'resume', 'pause'] as const;
-
-/**
- * Detaches a socket from Node's HTTP server at a message boundary: stop
- * reading, free the parser (unconsume), remove the server's listeners and
- * its method overrides. The socket is then a plain net.Socket whose handle
- * can be sent away.
- */
-export function detachHttpSocket(s: net.Socket): void {
-  stopReading(s);
-  const i = internal(s);
-  const { freeParser } = require('_http_common') as { freeParser: (p: unknown, req: unknown, sock: unknown) => void };
-  if (i.parser) freeParser(i.parser, null, s);
-  for (const ev of HTTP_SOCKET_EVENTS) s.removeAllListeners(ev);
-  const own = s as unknown as Record<string, unknown>;
-  delete own['on'];
-  delete own['addListener'];
-  delete own['prependListener'];
-  delete own['setEncoding'];
-  s.setTimeout(0);
-  s.on('error', () => undefined);
-}
-
 /**
  * Wraps an inherited, already bound and listening socket fd (systemd socket
  * activation) as a server handle, like bindListeningHandle's.
@@ -258,6 +201,7 @@ export interface NativeHttpParserClass {
   new (): NativeHttpParser;
   readonly RESPONSE: number;
   readonly REQUEST: number;
+  readonly kOnMessageBegin: number;
   readonly kOnHeaders: number;
   readonly kOnHeadersComplete: number;
   readonly kOnBody: number;
@@ -282,4 +226,11 @@ export function nativeHttpParser(): NativeHttpParserClass {
     parserClass = c;
   }
   return parserClass;
+}
+
+/** Method names by llhttp's method index (what kOnHeadersComplete reports). */
+export function nativeHttpMethods(): readonly string[] {
+  const m = (require('_http_common') as { methods?: unknown }).methods;
+  if (!Array.isArray(m)) throw new Error(`this Node.js (${process.version}) has no _http_common.methods, which the HTTP listener needs`);
+  return m as string[];
 }

@@ -135,7 +135,7 @@ export class Supervisor {
 
   async start(): Promise<void> {
     const internals = detectInternals();
-    if (!internals.httpMigration) this.log.warn({ missing: internals.missing }, 'Node internals for live connection migration are missing: reloads will drain politely instead');
+    if (!internals.liveMigration) this.log.warn({ missing: internals.missing }, 'Node internals for live connection migration are missing: reloads will drain politely instead');
     this.#releaseLock = await acquireInstanceLock(this.config.control_socket, this.log);
     try {
       this.phase.to('binding');

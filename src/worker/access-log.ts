@@ -17,6 +17,8 @@ export interface AccessEntry {
   bytes_in: number;
   bytes_out: number;
   error?: ErrorCode;
+  /** What exactly was wrong with a malformed request (the parser's code). */
+  detail?: string;
   client?: string;
 }
 

@@ -68,7 +68,7 @@ class Worker {
       },
       idleTimeout: (name) => this.#config.listeners.find((l) => l.name === name)?.timeouts.idle,
     });
-    if (!internals.httpMigration) this.log.warn({ missing: internals.missing }, 'live migration unavailable on this Node.js: leaving workers will drain politely');
+    if (!internals.liveMigration) this.log.warn({ missing: internals.missing }, 'live migration unavailable on this Node.js: leaving workers will drain politely');
     // Periodic snapshots keep the supervisor's copy fresh, so a crash loses
     // at most one interval of counts.
     this.#metricsTimer = setInterval(() => this.sendMetrics(null), 5000);
@@ -127,10 +127,10 @@ class Worker {
   startExport(msg: Extract<SupervisorToWorker, { t: 'export' }>, report = true): void {
     if (this.phase.phase !== 'serving' && this.phase.phase !== 'ready' && this.phase.phase !== 'starting') return;
     const before = this.ctx.registry.size;
-    this.phase.to('exporting', { connections: before, migrate: msg.migrate && internals.httpMigration });
+    this.phase.to('exporting', { connections: before, migrate: msg.migrate && internals.liveMigration });
     this.stopAccepting();
     this.#countRemovals();
-    this.migrator.begin(msg.listeners, msg.migrate && internals.httpMigration);
+    this.migrator.begin(msg.listeners, msg.migrate && internals.liveMigration);
     if (report) send({ v: 1, t: 'export_done', migrated: this.migrator.migrated, remaining: this.ctx.registry.size });
     this.log.info({ migrated: this.migrator.migrated, remaining: this.ctx.registry.size }, 'first export sweep done');
     this.#exitWhenEmpty(msg.drain_timeout_ms);

@@ -8,7 +8,7 @@
 // started, then sends "fence released" per direction and closes them.
 //
 // Importing (new generation): wrap the fds without reading, hand HTTP
-// sockets to the listener's http.Server, rebuild L4 sessions with their
+// sockets to their HTTP listener, rebuild L4 sessions with their
 // carried bytes and fences.
 import type net from 'node:net';
 import type { Direction, ExportedConn, L4Export, SupervisorToWorker, WorkerToSupervisor } from '../common/ipc.js';

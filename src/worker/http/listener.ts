@@ -1,76 +1,68 @@
-// The HTTP/1.1 side of a listener. Node's http.Server parses (llhttp), but
-// it never listens itself: the worker's accept loop hands it connections
-// with emit('connection'), so the same path serves accepted and (later)
-// migrated connections, and each one is tracked in the registry.
-import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+// The HTTP/1.1 side of a listener: the worker's accept loop hands it
+// connections (freshly accepted, or migrated in from another process), each
+// one served by the engine in h1-server.ts and tracked in the registry.
+// Requests are routed here: proxied (proxy.ts), answered directly, redirected,
+// or handed to the Upgrade tunnel (upgrade.ts).
+import http from 'node:http';
 import type net from 'node:net';
 import type { Listener, Route, VirtualHost } from '../../config/types.js';
 import type { ErrorCode } from '../../common/errors.js';
-import { activateHttpServer, detachHttpSocket, httpAtBoundary, idleHttpParsers } from '../../common/node-internals.js';
 import type { WorkerContext } from '../context.js';
 import type { Tunnel } from '../l4/tunnel.js';
 import type { ConnectionExport, ConnKind, ConnState, TrackedConnection } from '../registry.js';
+import { H1Connection, type ClientErrorKind, type H1Handler, type H1Request, type H1Response, type H1Timeouts } from './h1-server.js';
 import { upstreamRequestHeaders, statusClass } from './headers.js';
 import { ProxyExchange } from './proxy.js';
 import { Router } from './router.js';
 import { endWithResponse } from './raw-response.js';
 import { handleUpgrade } from './upgrade.js';
 
-const kConn = Symbol('mosn.connection');
-
-export class HttpConnection implements TrackedConnection {
+export class HttpConnection extends H1Connection implements TrackedConnection {
   readonly id: number;
   readonly listener: string;
   kind: ConnKind = 'http';
-  inflight = 0;
-  /** The newest response not yet finished (what goes out last on this connection). */
-  latest: ServerResponse | undefined;
-  /** Close at the next message boundary (stop, or polite drain). */
-  closing = false;
   /** Set when the connection became an Upgrade tunnel. */
   tunnel: Tunnel | undefined;
   upstream: string | undefined;
+  /** The client's address, read once. */
+  readonly remoteAddress: string | undefined;
   #readMark = 0;
   #writeMark = 0;
 
   constructor(
     id: number,
     readonly owner: HttpListener,
-    readonly socket: net.Socket,
+    socket: net.Socket,
     /** Generations that served this connection before this one. */
     readonly migrations: number,
   ) {
+    super(socket, owner, owner.timeouts, owner.keepAliveHeaders, migrations === 0);
     this.id = id;
     this.listener = owner.config.name;
+    this.remoteAddress = socket.remoteAddress;
   }
 
   get state(): ConnState {
     if (this.kind === 'tunnel') return 'tunnel';
-    return this.inflight > 0 ? 'in_request' : 'idle';
+    return this.busy ? 'in_request' : 'idle';
   }
 
   closeGracefully(): void {
+    // Close at the next boundary; the response being written (if its head
+    // has not left yet) says `Connection: close`.
     this.closing = true;
-    this.#closeAfterLatest();
-    if (this.kind === 'http' && this.inflight === 0) this.socket.end();
+    this.finalResponse = true;
+    this.closeAfterCurrent();
+    if (this.kind === 'http' && !this.busy) this.socket.end();
   }
 
   drainPolitely(): void {
     // The next response says `Connection: close`; an idle connection is
-    // left alone, since a request may be on the wire right now.
-    this.closing = true;
-    this.#closeAfterLatest();
-  }
-
-  /**
-   * A response still to be written is this connection's next one: it says
-   * `Connection: close` (Node then closes after it). Closing after a
-   * response that already said keep-alive would race the client's next
-   * request.
-   */
-  #closeAfterLatest(): void {
-    const res = this.latest;
-    if (res && !res.headersSent && !res.writableEnded) res.shouldKeepAlive = false;
+    // left alone, since a request may be on the wire right now. Closing
+    // after a response that already said keep-alive would race the
+    // client's next request.
+    this.finalResponse = true;
+    this.closeAfterCurrent();
   }
 
   export(): ConnectionExport | undefined {
@@ -84,9 +76,8 @@ export class HttpConnection implements TrackedConnection {
         meta: { kind: 'tunnel', listener: this.listener, session: `${process.pid}:${this.id}`, upstream: this.upstream, migrations: this.migrations + 1 },
       };
     }
-    if (this.inflight > 0 || this.closing || !httpAtBoundary(this.socket, this.owner.idleParsers())) return undefined;
+    if (!this.detach()) return undefined;
     this.owner.forget(this);
-    detachHttpSocket(this.socket);
     return { kind: 'http', socket: this.socket, meta: { kind: 'http', listener: this.listener, migrations: this.migrations + 1 } };
   }
 
@@ -106,10 +97,6 @@ export class HttpConnection implements TrackedConnection {
   }
 }
 
-export function connectionOf(socket: net.Socket): HttpConnection | undefined {
-  return (socket as unknown as Record<symbol, HttpConnection | undefined>)[kConn];
-}
-
 /** The per-listener metric children, looked up once (labels() hashes its arguments on every call). */
 function listenerMetrics(ctx: WorkerContext, name: string) {
   const m = ctx.metrics;
@@ -122,12 +109,24 @@ function listenerMetrics(ctx: WorkerContext, name: string) {
   };
 }
 
-export class HttpListener {
-  readonly server: http.Server;
+/** A connection idle this long gives its parser back to the pool. */
+const PARK_PARSER_AFTER_MS = 1000;
+
+function reasonOf(status: number): string {
+  return http.STATUS_CODES[status] ?? 'Unknown';
+}
+
+export class HttpListener implements H1Handler {
+  readonly timeouts: H1Timeouts;
+  /** `Connection`/`Keep-Alive` lines of a keep-alive HTTP/1.1 response, with the blank line. */
+  readonly keepAliveHeaders: string;
   readonly #router: Router;
   readonly #m: ReturnType<typeof listenerMetrics>;
   readonly #statusCounters = new Map<string, { inc(): void }>();
-  #idleParsers: Set<unknown> | undefined;
+  /** Connections whose engine runs (their timeouts are swept). */
+  readonly #live = new Set<HttpConnection>();
+  /** Connections counted in connections_active (settled once). */
+  readonly #tracked = new WeakSet<HttpConnection>();
 
   constructor(
     readonly config: Listener,
@@ -135,22 +134,21 @@ export class HttpListener {
   ) {
     this.#router = new Router(config.virtual_hosts);
     this.#m = listenerMetrics(ctx, config.name);
-    this.server = http.createServer({
-      keepAliveTimeout: config.timeouts.idle,
-      headersTimeout: config.timeouts.request_headers,
-      requestTimeout: 0,
-      connectionsCheckingInterval: Math.min(1000, Math.max(100, Math.floor(config.timeouts.request_headers / 4))),
-      noDelay: true,
-    });
-    this.server.timeout = 0;
-    activateHttpServer(this.server);
-    this.server.on('request', (req: IncomingMessage, res: ServerResponse) => this.#onRequest(req, res));
-    this.server.on('upgrade', (req: IncomingMessage, socket: net.Socket, head: Buffer) => {
-      const conn = connectionOf(socket);
-      const match = this.#router.route(req.headers.host, req.url ?? '/', req.headers);
-      handleUpgrade(this, conn, req, socket, head, match);
-    });
-    this.server.on('clientError', (err: NodeJS.ErrnoException, socket: net.Socket) => this.#onClientError(err, socket));
+    const idle = config.timeouts.idle;
+    const headers = config.timeouts.request_headers;
+    this.timeouts = { idle, requestHeaders: headers };
+    this.keepAliveHeaders = idle > 0 ? `connection: keep-alive\r\nkeep-alive: timeout=${Math.floor(idle / 1000)}\r\n\r\n` : 'connection: keep-alive\r\n\r\n';
+    // One timer per listener checks every connection's head and idle
+    // deadlines (as Node's connectionsCheckingInterval does): no timer per
+    // request or per connection.
+    const shortest = Math.min(idle > 0 ? idle : Infinity, headers > 0 ? headers : Infinity);
+    const every = Number.isFinite(shortest) ? Math.min(1000, Math.max(25, Math.floor(shortest / 4))) : 1000;
+    setInterval(() => this.#sweep(), every).unref();
+  }
+
+  #sweep(): void {
+    const now = Date.now();
+    for (const c of this.#live) if (!c.sweep(now, PARK_PARSER_AFTER_MS)) this.#live.delete(c);
   }
 
   /**
@@ -160,35 +158,20 @@ export class HttpListener {
   accept(socket: net.Socket, migrations = 0): void {
     const ctx = this.ctx;
     const conn = new HttpConnection(ctx.registry.allocateId(), this, socket, migrations);
-    (socket as unknown as Record<symbol, HttpConnection>)[kConn] = conn;
     this.#tracked.add(conn);
+    this.#live.add(conn);
     ctx.registry.add(conn);
     if (migrations === 0) this.#m.connectionsTotal.inc();
     this.#m.connectionsActive.inc();
-    socket.once('close', () => {
-      this.forget(conn);
-      ctx.registry.remove(conn);
-    });
-    this.server.emit('connection', socket);
     socket.resume();
   }
 
   /** The connection closed or moved away: settle its metrics once. */
   forget(conn: HttpConnection): void {
+    this.#live.delete(conn);
     if (!this.#tracked.delete(conn)) return;
     this.#countBytes(conn);
     this.#m.connectionsActive.dec();
-  }
-
-  readonly #tracked = new WeakSet<HttpConnection>();
-
-  /** Parsers with no message started, computed once per event-loop turn. */
-  idleParsers(): Set<unknown> {
-    if (!this.#idleParsers) {
-      this.#idleParsers = idleHttpParsers(this.server);
-      setImmediate(() => (this.#idleParsers = undefined));
-    }
-    return this.#idleParsers;
   }
 
   #countBytes(conn: HttpConnection): { read: number; written: number } {
@@ -198,20 +181,52 @@ export class HttpListener {
     return b;
   }
 
-  #onRequest(req: IncomingMessage, res: ServerResponse): void {
-    const started = performance.now();
-    const conn = connectionOf(req.socket);
-    if (conn) {
-      conn.inflight++;
-      conn.latest = res;
-    }
-    if (this.ctx.draining || conn?.closing) res.shouldKeepAlive = false;
+  // ---- H1Handler ------------------------------------------------------------
 
-    const match = this.#router.route(req.headers.host, req.url ?? '/', req.headers);
-    // Read now: once the body has streamed upstream, req.socket is null.
-    const client = req.socket.remoteAddress;
+  closed(c: H1Connection): void {
+    const conn = c as HttpConnection;
+    this.forget(conn);
+    this.ctx.registry.remove(conn);
+  }
+
+  idle(c: H1Connection): void {
+    // Leaving: a connection at a boundary may move now (after the engine's
+    // own bookkeeping of this turn).
+    if (this.ctx.registry.onBoundary) setImmediate(() => this.ctx.registry.boundary(c as HttpConnection));
+  }
+
+  upgrade(c: H1Connection, req: H1Request, head: Buffer): void {
+    const conn = c as HttpConnection;
+    this.#live.delete(conn);
+    if (req.method === 'CONNECT') {
+      endWithResponse(conn.socket, 501, reasonOf(501), 'MOSN_ERR_BAD_REQUEST');
+      this.ctx.access.write({ listener: this.config.name, kind: 'http', method: req.method, host: req.host ?? '', path: req.url, status: 501, duration_ms: 0, bytes_in: 0, bytes_out: 0, error: 'MOSN_ERR_BAD_REQUEST', client: conn.remoteAddress });
+      conn.socket.destroySoon();
+      return;
+    }
+    const match = this.#router.route(req.host, req.url, req);
+    handleUpgrade(this, conn, req, conn.socket, head, match);
+  }
+
+  clientError(c: H1Connection, kind: ClientErrorKind, detail: string, answered: boolean): void {
+    const conn = c as HttpConnection;
+    this.#live.delete(conn);
+    const code: ErrorCode = kind === 'headers_timeout' ? 'MOSN_ERR_DOWNSTREAM_HEADERS_TIMEOUT' : 'MOSN_ERR_BAD_REQUEST';
+    const status = kind === 'headers_timeout' ? 408 : kind === 'header_overflow' ? 431 : 400;
+    this.ctx.access.write({ listener: this.config.name, kind: 'http', status, duration_ms: 0, bytes_in: 0, bytes_out: 0, error: code, detail, client: conn.remoteAddress });
+    const socket = conn.socket;
+    if (answered && socket.writable) endWithResponse(socket, status, reasonOf(status), code);
+    socket.destroySoon();
+  }
+
+  request(c: H1Connection, req: H1Request, res: H1Response): void {
+    const conn = c as HttpConnection;
+    const started = performance.now();
+    if (this.ctx.draining) res.keepAlive = false;
+
+    const match = this.#router.route(req.host, req.url, req);
     const finish = (status: number, error: ErrorCode | undefined, bytesOut: number, upstream?: string): void => {
-      this.#record(req, res, conn, match?.vhost, match?.route, status, error, upstream, started, bytesOut, client);
+      this.#record(req, res, conn, match?.vhost, match?.route, status, error, upstream, started, bytesOut);
     };
     if (!match) {
       this.#local(res, 404, 'no route matched\n', 'MOSN_ERR_NO_ROUTE');
@@ -221,14 +236,15 @@ export class HttpListener {
     const { route } = match;
     if (route.direct_response) {
       const d = route.direct_response;
-      res.writeHead(d.status, { 'content-type': d.content_type, 'content-length': Buffer.byteLength(d.body) });
-      res.end(d.body);
-      finish(d.status, undefined, Buffer.byteLength(d.body));
+      const body = Buffer.from(d.body);
+      res.writeHead(d.status, reasonOf(d.status), ['content-type', d.content_type, 'content-length', String(body.length)]);
+      res.end(body);
+      finish(d.status, undefined, body.length);
       return;
     }
     if (route.redirect) {
       const location = redirectLocation(route, req);
-      res.writeHead(route.redirect.status, { location, 'content-length': 0 });
+      res.writeHead(route.redirect.status, reasonOf(route.redirect.status), ['location', location, 'content-length', '0']);
       res.end();
       finish(route.redirect.status, undefined, 0);
       return;
@@ -254,25 +270,22 @@ export class HttpListener {
       },
       (o) => finish(o.status, o.error, o.bytesOut, upstream),
     );
-    const headers = upstreamRequestHeaders(
-      req.rawHeaders,
-      { clientIp: req.socket.remoteAddress ?? '', proto: 'http', host: req.headers.host },
-      action.host_rewrite,
-    );
-    exchange.start(rewritePath(req.url ?? '/', route), headers);
+    const headers = upstreamRequestHeaders(req.rawHeaders, { clientIp: conn.remoteAddress ?? '', proto: 'http', host: req.host }, action.host_rewrite);
+    exchange.start(rewritePath(req.url, route), headers);
   }
 
   /** A response generated by the proxy itself. */
-  #local(res: ServerResponse, status: number, body: string, code: ErrorCode): void {
+  #local(res: H1Response, status: number, body: string, code: ErrorCode): void {
     if (res.headersSent || res.destroyed) return;
-    res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(body), 'x-mosn-error': code });
-    res.end(body);
+    const buf = Buffer.from(body);
+    res.writeHead(status, reasonOf(status), ['content-type', 'text/plain; charset=utf-8', 'content-length', String(buf.length), 'x-mosn-error', code]);
+    res.end(buf);
   }
 
   #record(
-    req: IncomingMessage,
-    response: ServerResponse,
-    conn: HttpConnection | undefined,
+    req: H1Request,
+    res: H1Response,
+    conn: HttpConnection,
     vhost: VirtualHost | undefined,
     route: Route | undefined,
     status: number,
@@ -280,13 +293,9 @@ export class HttpListener {
     upstream: string | undefined,
     started: number,
     bytesOut: number,
-    client: string | undefined,
   ): void {
-    const done = (): void => {
-      if (conn) {
-        conn.inflight--;
-        if (conn.latest === response) conn.latest = undefined;
-      }
+    // Recorded once the response has left (or the connection died).
+    res.onFinished(() => {
       const duration = performance.now() - started;
       const cls = statusClass(status);
       const key = `${vhost?.name ?? ''}\0${route?.name ?? ''}\0${cls}`;
@@ -297,13 +306,13 @@ export class HttpListener {
       }
       counter.inc();
       this.#m.duration.observe(duration / 1000);
-      const bytes = conn ? this.#countBytes(conn) : { read: 0 };
+      const bytes = this.#countBytes(conn);
       this.ctx.access.write({
         listener: this.config.name,
         kind: 'http',
-        method: req.method ?? '',
-        host: req.headers.host ?? '',
-        path: req.url ?? '',
+        method: req.method,
+        host: req.host ?? '',
+        path: req.url,
         status,
         vhost: vhost?.name,
         route: route?.name,
@@ -312,36 +321,9 @@ export class HttpListener {
         bytes_in: bytes.read,
         bytes_out: bytesOut,
         error,
-        client,
+        client: conn.remoteAddress,
       });
-      if (conn) {
-        if (conn.inflight === 0 && conn.kind === 'http' && !conn.socket.destroyed) {
-          // Stopping: close now. Leaving politely: a response that said
-          // `Connection: close` is followed by Node's own close; after one
-          // that said keep-alive the connection waits, idle, for its next
-          // request (answered with `Connection: close`).
-          if (conn.closing && this.ctx.draining) conn.socket.end();
-          // Let Node finish its own bookkeeping of the response first.
-          else if (this.ctx.registry.onBoundary) setImmediate(() => this.ctx.registry.boundary(conn));
-        }
-      }
-    };
-    // Record once the response has left (or the connection died).
-    if (!response.writableFinished && !response.destroyed) response.once('close', done);
-    else done();
-  }
-
-  #onClientError(err: NodeJS.ErrnoException, socket: net.Socket): void {
-    const timeout = err.code === 'ERR_HTTP_REQUEST_TIMEOUT';
-    const code: ErrorCode = timeout ? 'MOSN_ERR_DOWNSTREAM_HEADERS_TIMEOUT' : err.code === 'ECONNRESET' ? 'MOSN_ERR_DOWNSTREAM_RESET' : 'MOSN_ERR_BAD_REQUEST';
-    const status = timeout ? 408 : err.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
-    if (code !== 'MOSN_ERR_DOWNSTREAM_RESET') {
-      this.ctx.access.write({ listener: this.config.name, kind: 'http', status, duration_ms: 0, bytes_in: 0, bytes_out: 0, error: code, client: socket.remoteAddress });
-    }
-    if (socket.writable && !(socket as unknown as { _httpMessage?: unknown })._httpMessage) {
-      endWithResponse(socket, status, http.STATUS_CODES[status] ?? 'Bad Request', code);
-    }
-    socket.destroySoon();
+    });
   }
 }
 
@@ -372,9 +354,9 @@ function rewritePrefix(url: string, route: Route, rw: string): string {
   return url;
 }
 
-function redirectLocation(route: Route, req: IncomingMessage): string {
+function redirectLocation(route: Route, req: H1Request): string {
   const r = route.redirect!;
-  const url = req.url ?? '/';
+  const url = req.url;
   const q = url.indexOf('?');
   let path = q < 0 ? url : url.slice(0, q);
   const query = q < 0 || r.strip_query ? '' : url.slice(q);
@@ -382,6 +364,6 @@ function redirectLocation(route: Route, req: IncomingMessage): string {
   else if (r.prefix_rewrite !== undefined) path = rewritePrefix(path, route, r.prefix_rewrite);
   if (r.scheme === undefined && r.host === undefined) return path + query;
   const scheme = r.scheme ?? 'http';
-  const host = r.host ?? req.headers.host ?? 'localhost';
+  const host = r.host ?? req.host ?? 'localhost';
   return `${scheme}://${host}${path}${query}`;
 }

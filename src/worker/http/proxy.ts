@@ -3,10 +3,10 @@
 // buffered whole. Failures before the response starts become 502/503/504
 // with a stable code; after it started, the client connection is cut so the
 // truncation is visible.
-import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ErrorCode } from '../../common/errors.js';
 import type { Endpoint } from '../upstream/cluster.js';
 import { UpstreamError, type Exchange, type UpstreamHandler } from '../upstream/h1-pool.js';
+import type { H1Request, H1Response } from './h1-server.js';
 import { stripHopByHop } from './headers.js';
 
 export interface ExchangeOutcome {
@@ -50,8 +50,8 @@ export class ProxyExchange implements UpstreamHandler {
   #bytesOut = 0;
 
   constructor(
-    private readonly req: IncomingMessage,
-    private readonly res: ServerResponse,
+    private readonly req: H1Request,
+    private readonly res: H1Response,
     private readonly endpoint: Endpoint,
     timeoutMs: number,
     private readonly onLocalError: (status: number, code: ErrorCode, connect: boolean) => void,
@@ -60,15 +60,12 @@ export class ProxyExchange implements UpstreamHandler {
     this.onDone = onDone;
     endpoint.active++;
     if (timeoutMs > 0) this.#timer = setTimeout(() => this.#cancel(new UpstreamError('MOSN_ROUTE_TIMEOUT', 'route timeout')), timeoutMs);
-    res.on('close', () => {
-      if (!res.writableFinished) this.#cancel(new UpstreamError('MOSN_DOWNSTREAM_GONE', 'downstream closed'));
-    });
+    res.onAbort = () => this.#cancel(new UpstreamError('MOSN_DOWNSTREAM_GONE', 'downstream closed'));
   }
 
   start(path: string, headers: string[]): void {
     const req = this.req;
-    const hasBody = req.headers['transfer-encoding'] !== undefined || (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0');
-    this.#exchange = this.endpoint.pool.dispatch({ method: req.method ?? 'GET', path, headers, body: hasBody ? req : null }, this);
+    this.#exchange = this.endpoint.pool.dispatch({ method: req.method, path, headers, body: req.body }, this);
   }
 
   /** Timed out, or the client left: wherever the exchange is (queued, connecting, in flight), it ends here. */
@@ -114,7 +111,7 @@ export class ProxyExchange implements UpstreamHandler {
   #pauseUpstream(): void {
     if (this.#pausedUpstream) return;
     this.#pausedUpstream = true;
-    this.res.once('drain', () => this.#resumeUpstream());
+    this.res.onceDrain(() => this.#resumeUpstream());
   }
 
   #resumeUpstream(): void {

@@ -1,6 +1,6 @@
-// A response written straight to the socket, for the moments Node's
-// ServerResponse is not there: a malformed request (clientError) or an
-// Upgrade request that is not tunnelled. The connection closes after it.
+// A response written straight to the socket, for the moments no request is
+// being answered: a malformed request (clientError) or an Upgrade request
+// that is not tunnelled. The connection closes after it.
 import type net from 'node:net';
 import type { ErrorCode } from '../../common/errors.js';
 

@@ -3,9 +3,14 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Route, RouteMatch, VirtualHost } from '../../config/types.js';
 
+/** Whatever carries the request headers; read only by routes that match on headers. */
+export interface HeaderSource {
+  readonly headers: IncomingHttpHeaders;
+}
+
 interface CompiledRoute {
   readonly route: Route;
-  readonly test: (path: string, headers: IncomingHttpHeaders) => boolean;
+  readonly test: (path: string, msg: HeaderSource) => boolean;
 }
 
 export interface CompiledVhost {
@@ -33,8 +38,8 @@ function compileMatch(m: RouteMatch): CompiledRoute['test'] {
   if (m.headers.length === 0) return (p) => pathTest(p);
   const headerTests = m.headers.map((h) => {
     const re = h.regex !== undefined ? new RegExp(h.regex) : undefined;
-    return (headers: IncomingHttpHeaders): boolean => {
-      const raw = headers[h.name];
+    return (msg: HeaderSource): boolean => {
+      const raw = msg.headers[h.name];
       const value = Array.isArray(raw) ? raw.join(',') : raw;
       let ok: boolean;
       if (h.exact !== undefined) ok = value === h.exact;
@@ -44,7 +49,7 @@ function compileMatch(m: RouteMatch): CompiledRoute['test'] {
       return h.invert ? !ok : ok;
     };
   });
-  return (p, headers) => pathTest(p) && headerTests.every((t) => t(headers));
+  return (p, msg) => pathTest(p) && headerTests.every((t) => t(msg));
 }
 
 /** Strips the query string: routes match on the path only. */
@@ -88,11 +93,11 @@ export class Router {
     return vh;
   }
 
-  route(hostHeader: string | undefined, url: string, headers: IncomingHttpHeaders): RouteResult | undefined {
+  route(hostHeader: string | undefined, url: string, msg: HeaderSource): RouteResult | undefined {
     const vh = this.vhostFor(hostHeader);
     if (!vh) return undefined;
     const path = pathOf(url);
-    for (const r of vh.routes) if (r.test(path, headers)) return { vhost: vh.vhost, route: r.route };
+    for (const r of vh.routes) if (r.test(path, msg)) return { vhost: vh.vhost, route: r.route };
     return undefined;
   }
 }

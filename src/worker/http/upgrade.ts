@@ -2,11 +2,11 @@
 // upstream as-is (hop-by-hop headers removed but Upgrade/Connection kept),
 // and from then on both sockets are joined by an L4 tunnel. The upstream's
 // answer is passed through byte for byte, whatever it is.
-import type { IncomingMessage } from 'node:http';
 import net from 'node:net';
 import type { ErrorCode } from '../../common/errors.js';
 import { Tunnel } from '../l4/tunnel.js';
 import type { RouteResult } from './router.js';
+import type { H1Request } from './h1-server.js';
 import type { HttpConnection, HttpListener } from './listener.js';
 import { upstreamRequestHeaders } from './headers.js';
 import { endWithResponse } from './raw-response.js';
@@ -16,7 +16,7 @@ const KEEP_FOR_UPGRADE = new Set(['upgrade', 'connection']);
 export function handleUpgrade(
   listener: HttpListener,
   conn: HttpConnection | undefined,
-  req: IncomingMessage,
+  req: H1Request,
   socket: net.Socket,
   head: Buffer,
   match: RouteResult | undefined,
@@ -28,9 +28,9 @@ export function handleUpgrade(
     ctx.access.write({
       listener: name,
       kind: 'tunnel',
-      method: req.method ?? '',
-      host: req.headers.host ?? '',
-      path: req.url ?? '',
+      method: req.method,
+      host: req.host ?? '',
+      path: req.url,
       status,
       vhost: match?.vhost.name,
       route: match?.route.name,
@@ -39,13 +39,9 @@ export function handleUpgrade(
       bytes_in: bytesIn,
       bytes_out: bytesOut,
       error,
-      client: socket.remoteAddress,
+      client: conn?.remoteAddress,
     });
   };
-  // Node's HTTP server took its own error listener off the socket when it
-  // handed it over: without one, a client reset while we answer or connect
-  // upstream would be an uncaught exception. The tunnel adds its own later.
-  socket.on('error', () => undefined);
   socket.pause();
   const route = match?.route;
   if (!route) {
@@ -91,11 +87,11 @@ export function handleUpgrade(
     const action = route.route!;
     const headers = upstreamRequestHeaders(
       req.rawHeaders,
-      { clientIp: socket.remoteAddress ?? '', proto: 'http', host: req.headers.host },
+      { clientIp: conn?.remoteAddress ?? '', proto: 'http', host: req.host },
       action.host_rewrite,
       KEEP_FOR_UPGRADE,
     );
-    let headText = `${req.method ?? 'GET'} ${req.url ?? '/'} HTTP/1.1\r\n`;
+    let headText = `${req.method} ${req.url} HTTP/1.1\r\n`;
     for (let i = 0; i < headers.length; i += 2) headText += `${headers[i]!}: ${headers[i + 1]!}\r\n`;
     upstream.write(headText + '\r\n');
     if (head.length > 0) upstream.write(head);

@@ -145,7 +145,11 @@ class Connection {
     socket.on('drain', () => this.#body?.resume());
     socket.on('end', () => this.#onEnd());
     socket.on('error', (err: NodeJS.ErrnoException) => this.#kill(new UpstreamError(err.code ?? 'MOSN_UPSTREAM_CLOSED', err.message)));
-    socket.on('close', () => this.#kill(new UpstreamError('MOSN_UPSTREAM_CLOSED', 'upstream closed the connection')));
+    socket.on('close', () => {
+      this.#kill(new UpstreamError('MOSN_UPSTREAM_CLOSED', 'upstream closed the connection'));
+      // Native parsers are not garbage collected (~2 KB each): free it, outside any parser callback.
+      setImmediate(() => this.parser.close());
+    });
   }
 
   /** Starts an exchange on this (connected, idle) connection. */
