@@ -629,6 +629,9 @@ export class H1Connection {
     }
     this.#updateReading();
     this.#idleSince = Date.now();
+    // Between messages the parser holds nothing: hand it back now, so a
+    // worker needs as many parsers as requests in flight, not connections.
+    if (!this.#executing && !this.#inMessage) this.#releaseParser();
     if (this.closing) {
       this.socket.end();
       return;
