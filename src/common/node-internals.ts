@@ -23,6 +23,8 @@ export interface InternalsReport {
   readonly httpParser: boolean;
   /** A socket's libuv handle, which is what travels to another process. */
   readonly socketHandle: boolean;
+  /** Parsers read sockets themselves (parser.consume); without it they are fed from 'data' events. */
+  readonly parserConsume: boolean;
   /** True when live connection migration is possible on this Node. */
   readonly liveMigration: boolean;
   readonly missing: readonly string[];
@@ -41,9 +43,11 @@ export function detectInternals(): InternalsReport {
   const createServerHandle = typeof csh === 'function';
   if (!createServerHandle) missing.push('net._createServerHandle');
   let httpParser = false;
+  let parserConsume = false;
   try {
-    nativeHttpParser();
+    const P = nativeHttpParser();
     httpParser = true;
+    parserConsume = canConsume(P.prototype);
   } catch {
     missing.push('_http_common.HTTPParser');
   }
@@ -56,6 +60,7 @@ export function detectInternals(): InternalsReport {
     createServerHandle,
     httpParser,
     socketHandle,
+    parserConsume,
     liveMigration: !disabled && httpParser && socketHandle,
     missing,
   };
@@ -194,11 +199,17 @@ export interface NativeHttpParser {
   finish(): number | Error | undefined;
   close(): void;
   free(): void;
+  /** Reads the stream's bytes itself, in C++ (no JS 'data' events): see consumeSocket. */
+  consume?(handle: object): void;
+  unconsume?(): void;
+  /** A copy of the bytes of the read being parsed (valid inside the kOnExecute callback only). */
+  getCurrentBuffer?(): Buffer;
   [slot: number]: unknown;
 }
 
 export interface NativeHttpParserClass {
   new (): NativeHttpParser;
+  readonly prototype: NativeHttpParser;
   readonly RESPONSE: number;
   readonly REQUEST: number;
   readonly kOnMessageBegin: number;
@@ -233,4 +244,71 @@ export function nativeHttpMethods(): readonly string[] {
   const m = (require('_http_common') as { methods?: unknown }).methods;
   if (!Array.isArray(m)) throw new Error(`this Node.js (${process.version}) has no _http_common.methods, which the HTTP listener needs`);
   return m as string[];
+}
+
+// ---- parsers reading sockets directly ------------------------------------------
+// `parser.consume(handle)` (what http.Server does) makes the native parser
+// the socket handle's read listener: bytes go from libuv into llhttp without
+// a JS Buffer, a stream push and a 'data' event per read, and the parser
+// reports each read's result to its kOnExecute callback. EOF and read errors
+// still reach the socket as usual. While consumed, the socket's Readable
+// side sees nothing, so reading is started and stopped on the handle itself.
+
+let consumeDisabled = process.env['MOSN_NO_PARSER_CONSUME'] === '1';
+
+/** For tests of the fallback path (parsers fed from 'data' events). */
+export function disableConsumeForTest(): void {
+  consumeDisabled = true;
+}
+
+interface StreamHandle {
+  isStreamBase?: boolean;
+  reading?: boolean;
+  readStart?(): number;
+  readStop?(): number;
+}
+
+interface ReadableInternals {
+  _handle: StreamHandle | null;
+  _readableState: { reading: boolean; length: number };
+}
+
+/** Whether this Node's parser can consume sockets (checked once per parser class). */
+export function canConsume(parser: NativeHttpParser): boolean {
+  return !consumeDisabled && typeof parser.consume === 'function' && typeof parser.unconsume === 'function' && typeof parser.getCurrentBuffer === 'function';
+}
+
+/**
+ * Hands the socket's reads to `parser` (true), or leaves them as 'data'
+ * events (false: no stream handle, bytes already buffered in JS that must be
+ * parsed first, or consume unavailable).
+ */
+export function consumeSocket(parser: NativeHttpParser, s: net.Socket): boolean {
+  const i = s as unknown as ReadableInternals;
+  const h = i._handle;
+  if (!h?.isStreamBase || i._readableState.length > 0 || !canConsume(parser)) return false;
+  parser.consume!(h);
+  return true;
+}
+
+/**
+ * Gives the socket's reads back to its Readable side. Whoever reads it next
+ * (a parser again, a tunnel, nobody) starts from a consistent state: a later
+ * resume() restarts a stopped handle.
+ */
+export function unconsumeSocket(parser: NativeHttpParser, s: net.Socket): void {
+  parser.unconsume!();
+  // The Readable asked for data once and, the parser having taken it all,
+  // still thinks that read is pending; without this, resume() would never
+  // restart a handle stopped by setHandleReading.
+  (s as unknown as ReadableInternals)._readableState.reading = false;
+}
+
+/** Starts or stops libuv reading on a (consumed) socket's handle. */
+export function setHandleReading(s: net.Socket, on: boolean): void {
+  const h = (s as unknown as ReadableInternals)._handle;
+  if (!h || h.reading === on) return;
+  h.reading = on;
+  if (on) h.readStart?.();
+  else h.readStop?.();
 }

@@ -69,6 +69,7 @@ class Worker {
       idleTimeout: (name) => this.#config.listeners.find((l) => l.name === name)?.timeouts.idle,
     });
     if (!internals.liveMigration) this.log.warn({ missing: internals.missing }, 'live migration unavailable on this Node.js: leaving workers will drain politely');
+    if (internals.httpParser && !internals.parserConsume) this.log.info('HTTP parsers are fed from socket data events (parser.consume unavailable or disabled)');
     // Periodic snapshots keep the supervisor's copy fresh, so a crash loses
     // at most one interval of counts.
     this.#metricsTimer = setInterval(() => this.sendMetrics(null), 5000);

@@ -16,13 +16,30 @@
 // Upgrade hand-off, and discarding an unread request body after an early
 // response so the connection stays usable.
 //
-// Parsers (~2 KB of native memory each) are pooled: a connection idle for a
-// sweep interval gives its parser back and takes one again with its next
-// bytes, so idle keep-alive connections cost only their socket.
+// Reading: a connection's parser consumes its socket (parser.consume(), as
+// http.Server does): bytes go from libuv into llhttp with no JS Buffer,
+// stream push or 'data' event per read, and each read's result comes back
+// through kOnExecute. Reading is then stopped and started on the handle
+// (pipelined requests waiting, request body backpressure). Where consume is
+// unavailable, 'data' events feed the same parser.
+//
+// Parsers (~2 KB of native memory each) are pooled: a connection idle for
+// PARK_AFTER_MS gives its parser back (its next bytes arrive as a 'data'
+// event, take a parser and consume again), so idle keep-alive connections
+// cost only their socket.
 import type net from 'node:net';
 import type { IncomingHttpHeaders } from 'node:http';
 import { Readable } from 'node:stream';
-import { nativeHttpMethods, nativeHttpParser, stopReading, type NativeHttpParser, type NativeHttpParserClass } from '../../common/node-internals.js';
+import {
+  consumeSocket,
+  nativeHttpMethods,
+  nativeHttpParser,
+  setHandleReading,
+  stopReading,
+  unconsumeSocket,
+  type NativeHttpParser,
+  type NativeHttpParserClass,
+} from '../../common/node-internals.js';
 
 export interface H1Timeouts {
   /** ms a keep-alive connection may sit idle; 0 = no limit. */
@@ -45,10 +62,13 @@ export interface H1Handler {
   closed(conn: H1Connection): void;
 }
 
+/** Request body bytes buffered before the client's socket stops being read (one socket read). */
+const BODY_HIGH_WATER_MARK = 64 * 1024;
+
 /** The request body as a stream (backpressure reaches the client's socket). */
 export class RequestBody extends Readable {
   constructor(private readonly conn: H1Connection) {
-    super();
+    super({ highWaterMark: BODY_HIGH_WATER_MARK });
   }
 
   override _read(): void {
@@ -323,6 +343,10 @@ function newParser(): OwnedParser {
   p[P!.kOnMessageComplete] = function (this: OwnedParser) {
     this.owner?.onMessageComplete();
   };
+  // Called after each read the parser consumed from the socket itself.
+  p[P!.kOnExecute] = function (this: OwnedParser, ret: number | Error) {
+    this.owner?.onExecute(ret, this);
+  };
   return p;
 }
 
@@ -333,12 +357,13 @@ function takeParser(owner: H1Connection): OwnedParser {
   return p;
 }
 
-/** Gives a parser back (never from inside one of its own callbacks). */
+/** Gives a parser back (unconsumed; never from inside one of its own callbacks). */
 function returnParser(p: OwnedParser): void {
   p.owner = undefined;
   if (freeParsers.length < MAX_FREE_PARSERS) freeParsers.push(p);
-  // Native parsers are not garbage collected: close() frees the C++ side.
-  else p.close();
+  // Native parsers are not garbage collected: close() frees the C++ side
+  // (later: the read that led here may still be unwinding through it).
+  else setImmediate(() => p.close());
 }
 
 /** For tests: parsers waiting in the pool. */
@@ -356,7 +381,9 @@ export class H1Connection {
   /** The next response is the last: it says `Connection: close` (polite drain). */
   finalResponse = false;
   #parser: OwnedParser | undefined;
-  /** Executing: the parser must not be returned now. */
+  /** The parser reads the socket itself (parser.consume): reading is controlled on the handle. */
+  #consumed = false;
+  /** Inside the parser (a callback of ours runs): it must not be returned now. */
   #executing = false;
   /** The request being read (headers done, body not yet). */
   #reading: H1Request | undefined;
@@ -445,20 +472,40 @@ export class H1Connection {
     this.#executing = true;
     const r = parser.execute(d);
     this.#executing = false;
+    if (this.#afterExecute(r, d)) return;
+    // From the next read on, the parser takes the bytes straight from the socket.
+    if (!this.#consumed && this.#parser === parser && !this.#gone) this.#consumed = consumeSocket(parser, this.socket);
+  }
+
+  /** A read the parser consumed from the socket itself has been parsed. */
+  onExecute(r: number | Error, parser: NativeHttpParser): void {
+    this.#executing = false;
     if (this.#gone) return;
+    // Bytes after an Upgrade request head (only needed then: a copy).
+    this.#afterExecute(r, this.#upgrade && typeof r === 'number' ? parser.getCurrentBuffer!() : undefined);
+  }
+
+  /** After a read was parsed: errors, and the Upgrade hand-off. True when the engine stopped. */
+  #afterExecute(r: number | Error, d: Buffer | undefined): boolean {
+    if (this.#gone) return true;
     if (r instanceof Error) {
       const code = (r as NodeJS.ErrnoException).code ?? '';
       this.#clientError(code === 'HPE_HEADER_OVERFLOW' ? 'header_overflow' : 'bad_request', `${code || r.message}`);
-      return;
+      return true;
     }
     const up = this.#upgrade;
-    if (!up) return;
-    this.#upgradeHead = d.subarray(r);
+    if (!up) return false;
+    this.#upgradeHead = d ? d.subarray(r) : Buffer.alloc(0);
+    // No more parsing on this connection: later bytes arrive as 'data'
+    // events and join the tunnel's first bytes.
+    this.#releaseParser();
     if (!this.#res) this.#toUpgrade(up);
     else this.socket.pause();
+    return true;
   }
 
   onMessageBegin(): void {
+    this.#executing = true;
     this.#inMessage = true;
     if (this.#headSince === 0) this.#headSince = Date.now();
   }
@@ -469,6 +516,7 @@ export class H1Connection {
   }
 
   onHeadersComplete(minor: number, headers: string[] | undefined, method: number, url: string | undefined, upgrade: boolean, keepAlive: boolean): number {
+    this.#executing = true;
     this.#headSince = 0;
     if (this.#headerParts) {
       headers = headers ? this.#headerParts.concat(headers) : this.#headerParts;
@@ -509,6 +557,7 @@ export class H1Connection {
   }
 
   onBody(chunk: Buffer): void {
+    this.#executing = true;
     const req = this.#reading;
     if (!req || !req.body || req.discard) return;
     if (!req.body.push(chunk)) {
@@ -518,6 +567,7 @@ export class H1Connection {
   }
 
   onMessageComplete(): void {
+    this.#executing = true;
     this.#inMessage = false;
     const req = this.#reading;
     if (!req) return;
@@ -542,7 +592,8 @@ export class H1Connection {
   #updateReading(): void {
     if (this.#gone) return;
     const pause = this.#bodyPaused || this.#queue.length > 0;
-    if (pause) {
+    if (this.#consumed) setHandleReading(this.socket, !pause);
+    else if (pause) {
       if (!this.socket.isPaused()) this.socket.pause();
     } else if (this.socket.isPaused()) this.socket.resume();
   }
@@ -629,9 +680,6 @@ export class H1Connection {
     }
     this.#updateReading();
     this.#idleSince = Date.now();
-    // Between messages the parser holds nothing: hand it back now, so a
-    // worker needs as many parsers as requests in flight, not connections.
-    if (!this.#executing && !this.#inMessage) this.#releaseParser();
     if (this.closing) {
       this.socket.end();
       return;
@@ -678,16 +726,29 @@ export class H1Connection {
     const p = this.#parser;
     if (!p) return;
     this.#parser = undefined;
-    if (this.#executing) setImmediate(() => returnParser(p));
-    else returnParser(p);
+    p.owner = undefined;
+    const consumed = this.#consumed;
+    this.#consumed = false;
+    if (!this.#executing) {
+      if (consumed) unconsumeSocket(p, this.socket);
+      returnParser(p);
+      return;
+    }
+    // Inside the parser: give it back once it has unwound. Until then no
+    // read may reach it (libuv could read again before that).
+    if (consumed) setHandleReading(this.socket, false);
+    setImmediate(() => {
+      if (consumed) unconsumeSocket(p, this.socket);
+      returnParser(p);
+    });
   }
 
   /** Stops the engine for good: the socket belongs to someone else now (tunnel, error reply). */
   #detachEngine(): void {
     this.#gone = true;
     this.socket.removeListener('data', this.#onData);
-    this.socket.pause();
     this.#releaseParser();
+    this.socket.pause();
   }
 
   /**
@@ -701,10 +762,10 @@ export class H1Connection {
     while (this.socket.readableLength > 0 && !this.#gone && this.socket.read() !== null);
     if (!this.atBoundary || this.closing || this.finalResponse) return false;
     this.#gone = true;
+    this.#releaseParser();
     stopReading(this.socket);
     for (const ev of ['data', 'end', 'drain', 'error', 'close'] as const) this.socket.removeAllListeners(ev);
     this.socket.on('error', () => undefined);
-    this.#releaseParser();
     return true;
   }
 }

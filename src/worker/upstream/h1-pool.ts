@@ -5,10 +5,12 @@
 // handler per exchange. One request per connection at a time (no
 // pipelining); a connection goes back to the pool only after a complete
 // response to a completely sent request, and is closed after `idleTimeout`
-// (or earlier, when the upstream's `Keep-Alive: timeout=N` says so).
+// (or earlier, when the upstream's `Keep-Alive: timeout=N` says so). Once
+// connected, the parser reads the socket itself (parser.consume(), as in
+// the HTTP listener): no JS Buffer or 'data' event per read.
 import net from 'node:net';
 import type { Readable } from 'node:stream';
-import { nativeHttpParser, type NativeHttpParser, type NativeHttpParserClass } from '../../common/node-internals.js';
+import { consumeSocket, nativeHttpParser, setHandleReading, type NativeHttpParser, type NativeHttpParserClass } from '../../common/node-internals.js';
 
 export interface UpstreamRequest {
   readonly method: string;
@@ -90,6 +92,8 @@ class Connection {
   current: Pending | undefined;
   connected = false;
   dead = false;
+  /** The parser reads the socket itself: reading is controlled on the handle. */
+  #consumed = false;
   /** The request body finished (or there was none). */
   #sent = false;
   /** Final response headers seen for the current exchange. */
@@ -126,11 +130,19 @@ class Connection {
       upgrade: boolean,
       keepAlive: boolean,
     ): number => this.#onHeadersComplete(headers, status, statusText, upgrade, keepAlive);
+    parser[P!.kOnMessageBegin] = () => {
+      // Bytes from an idle connection (nothing asked for them): unusable.
+      if (!this.current) queueMicrotask(() => this.#kill(new UpstreamError('MOSN_UPSTREAM_PROTOCOL', 'data from an idle upstream connection')));
+    };
     parser[P!.kOnBody] = (chunk: Buffer) => {
       const p = this.current;
-      if (p && !p.done && !p.handler.onData(chunk)) this.socket.pause();
+      if (p && !p.done && !p.handler.onData(chunk)) this.#setReading(false);
     };
     parser[P!.kOnMessageComplete] = () => this.#onMessageComplete();
+    // After each read the parser consumed from the socket itself.
+    parser[P!.kOnExecute] = (r: number | Error) => {
+      if (r instanceof Error) this.#protocolError(r);
+    };
     this.parser = parser;
     const socket = net.connect({ host: o.host, port: o.port, noDelay: true });
     this.socket = socket;
@@ -138,6 +150,7 @@ class Connection {
     socket.once('connect', () => {
       this.connected = true;
       this.#disarm();
+      this.#consumed = consumeSocket(this.parser, socket);
       const p = this.current;
       if (p) this.#send(p);
     });
@@ -234,7 +247,17 @@ class Connection {
       return;
     }
     const r = this.parser.execute(d);
-    if (r instanceof Error) this.#kill(new UpstreamError('MOSN_UPSTREAM_PROTOCOL', `bad response from upstream: ${(r as NodeJS.ErrnoException).code ?? r.message}`));
+    if (r instanceof Error) this.#protocolError(r);
+  }
+
+  #protocolError(r: Error): void {
+    this.#kill(new UpstreamError('MOSN_UPSTREAM_PROTOCOL', `bad response from upstream: ${(r as NodeJS.ErrnoException).code ?? r.message}`));
+  }
+
+  #setReading(on: boolean): void {
+    if (this.#consumed) setHandleReading(this.socket, on);
+    else if (on) this.socket.resume();
+    else this.socket.pause();
   }
 
   #onEnd(): void {
@@ -270,7 +293,7 @@ class Connection {
     if (keepAlive) this.#idleMs = keepAliveHint(raw, this.pool.options.idleTimeout);
     // A late resume (after this exchange ended) must not undo the next exchange's pause.
     p.handler.onHeaders(status, statusText, raw, () => {
-      if (this.current === p) this.socket.resume();
+      if (this.current === p) this.#setReading(true);
     });
     // A HEAD response has no body whatever its headers say.
     return p.req.method === 'HEAD' ? 1 : 0;
@@ -298,7 +321,7 @@ class Connection {
 
   /** Parks this connection in the pool. */
   park(): void {
-    if (this.socket.isPaused()) this.socket.resume();
+    this.#setReading(true);
     if (this.#idleMs > 0) this.#arm(this.#idleMs, () => this.close());
   }
 
