@@ -23,11 +23,14 @@ export interface AccessEntry {
 }
 
 export class AccessLog {
+  /** False with `access_log: off`: callers on the request path skip building entries. */
+  readonly enabled: boolean;
   readonly #logger: Logger | undefined;
   readonly #dest: ReturnType<typeof pino.destination> | undefined;
 
   constructor(target: string, bindings: Record<string, unknown>) {
-    if (target === 'off') return;
+    this.enabled = target !== 'off';
+    if (!this.enabled) return;
     this.#dest = pino.destination(target === 'stdout' ? { dest: 1, sync: false } : { dest: target, sync: false, mkdir: true, append: true });
     this.#logger = pino({ base: bindings, timestamp: pino.stdTimeFunctions.isoTime, formatters: { level: () => ({ log: 'access' }) } }, this.#dest);
   }

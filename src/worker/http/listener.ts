@@ -7,6 +7,7 @@ import http from 'node:http';
 import type net from 'node:net';
 import type { Listener, Route, VirtualHost } from '../../config/types.js';
 import type { ErrorCode } from '../../common/errors.js';
+import type { Tally } from '../../common/metrics.js';
 import type { WorkerContext } from '../context.js';
 import type { Tunnel } from '../l4/tunnel.js';
 import type { ConnectionExport, ConnKind, ConnState, TrackedConnection } from '../registry.js';
@@ -97,17 +98,20 @@ export class HttpConnection extends H1Connection implements TrackedConnection {
   }
 }
 
-/** The per-listener metric children, looked up once (labels() hashes its arguments on every call). */
+/** The per-listener metric children, looked up once (see WorkerMetrics: no prom-client call per request). */
 function listenerMetrics(ctx: WorkerContext, name: string) {
   const m = ctx.metrics;
   return {
-    connectionsTotal: m.connectionsTotal.labels(name),
-    connectionsActive: m.connectionsActive.labels(name),
-    bytesIn: m.bytesIn.labels(name),
-    bytesOut: m.bytesOut.labels(name),
+    connectionsTotal: m.tally(m.connectionsTotal, name),
+    connectionsActive: m.tally(m.connectionsActive, name),
+    bytesIn: m.tally(m.bytesIn, name),
+    bytesOut: m.tally(m.bytesOut, name),
     duration: m.httpDuration.labels(name),
   };
 }
+
+/** The counter key of requests no virtual host matched. */
+const NO_MATCH = {};
 
 /**
  * A connection idle this long gives its parser back to the pool (its next
@@ -126,7 +130,8 @@ export class HttpListener implements H1Handler {
   readonly keepAliveHeaders: string;
   readonly #router: Router;
   readonly #m: ReturnType<typeof listenerMetrics>;
-  readonly #statusCounters = new Map<string, { inc(): void }>();
+  /** Request counters by route (or virtual host, or NO_MATCH), then status class (index: status / 100). */
+  readonly #statusCounters = new Map<object, (Tally | undefined)[]>();
   /** Connections whose engine runs (their timeouts are swept). */
   readonly #live = new Set<HttpConnection>();
   /** Connections counted in connections_active (settled once). */
@@ -148,6 +153,12 @@ export class HttpListener implements H1Handler {
     const shortest = Math.min(idle > 0 ? idle : Infinity, headers > 0 ? headers : Infinity);
     const every = Number.isFinite(shortest) ? Math.min(PARK_PARSER_AFTER_MS / 2, Math.max(25, Math.floor(shortest / 4))) : PARK_PARSER_AFTER_MS / 2;
     setInterval(() => this.#sweep(), every).unref();
+    // Byte counters: per request only when the access log needs them;
+    // otherwise open connections are counted when metrics are read, and
+    // each one when it closes.
+    ctx.metrics.onCollect(() => {
+      for (const c of this.#live) this.#countBytes(c);
+    });
   }
 
   #sweep(): void {
@@ -286,6 +297,19 @@ export class HttpListener implements H1Handler {
     res.end(buf);
   }
 
+  #requestCounter(vhost: VirtualHost | undefined, route: Route | undefined, status: number): Tally {
+    const key = route ?? vhost ?? NO_MATCH;
+    let byClass = this.#statusCounters.get(key);
+    if (!byClass) this.#statusCounters.set(key, (byClass = []));
+    const i = Math.floor(status / 100);
+    let t = byClass[i];
+    if (!t) {
+      const m = this.ctx.metrics;
+      t = byClass[i] = m.tally(m.httpRequests, this.config.name, vhost?.name ?? '', route?.name ?? '', statusClass(status));
+    }
+    return t;
+  }
+
   #record(
     req: H1Request,
     res: H1Response,
@@ -301,15 +325,9 @@ export class HttpListener implements H1Handler {
     // Recorded once the response has left (or the connection died).
     res.onFinished(() => {
       const duration = performance.now() - started;
-      const cls = statusClass(status);
-      const key = `${vhost?.name ?? ''}\0${route?.name ?? ''}\0${cls}`;
-      let counter = this.#statusCounters.get(key);
-      if (!counter) {
-        counter = this.ctx.metrics.httpRequests.labels(this.config.name, vhost?.name ?? '', route?.name ?? '', cls);
-        this.#statusCounters.set(key, counter);
-      }
-      counter.inc();
+      this.#requestCounter(vhost, route, status).inc();
       this.#m.duration.observe(duration / 1000);
+      if (!this.ctx.access.enabled) return;
       const bytes = this.#countBytes(conn);
       this.ctx.access.write({
         listener: this.config.name,
