@@ -40,6 +40,7 @@ import {
   type NativeHttpParser,
   type NativeHttpParserClass,
 } from '../../common/node-internals.js';
+import { nameIs } from './headers.js';
 
 export interface H1Timeouts {
   /** ms a keep-alive connection may sit idle; 0 = no limit. */
@@ -183,8 +184,8 @@ export class H1Response {
     let date = false;
     for (let i = 0; i < headers.length; i += 2) {
       const name = headers[i]!;
-      if (name.length === 14 && !length && name.toLowerCase() === 'content-length') length = true;
-      else if (name.length === 4 && !date && name.toLowerCase() === 'date') date = true;
+      if (!length && nameIs(name, 'content-length')) length = true;
+      else if (!date && nameIs(name, 'date')) date = true;
       head += `${name}: ${headers[i + 1]!}\r\n`;
     }
     if (!date) head += `date: ${httpDate()}\r\n`;
@@ -532,13 +533,13 @@ export class H1Connection {
       const name = raw[i]!;
       const n = name.length;
       if (n === 4) {
-        if (host === undefined && name.toLowerCase() === 'host') host = raw[i + 1];
+        if (host === undefined && nameIs(name, 'host')) host = raw[i + 1];
       } else if (n === 14) {
-        if (name.toLowerCase() === 'content-length' && raw[i + 1] !== '0') hasBody = true;
+        if (nameIs(name, 'content-length') && raw[i + 1] !== '0') hasBody = true;
       } else if (n === 17) {
-        if (name.toLowerCase() === 'transfer-encoding') hasBody = true;
+        if (nameIs(name, 'transfer-encoding')) hasBody = true;
       } else if (n === 6) {
-        if (name.toLowerCase() === 'expect' && raw[i + 1]!.toLowerCase() === '100-continue') expectContinue = minor >= 1;
+        if (nameIs(name, 'expect') && raw[i + 1]!.toLowerCase() === '100-continue') expectContinue = minor >= 1;
       }
     }
     const req = new H1Request(methods[method] ?? 'GET', fullUrl, minor, raw, host, keepAlive, hasBody && !upgrade ? new RequestBody(this) : null, expectContinue);
