@@ -4,6 +4,7 @@
 // with a stable code; after it started, the client connection is cut so the
 // truncation is visible.
 import type { ErrorCode } from '../../common/errors.js';
+import { TimerEntry, timerList } from '../../common/timer-list.js';
 import type { Endpoint } from '../upstream/cluster.js';
 import { UpstreamError, type Exchange, type UpstreamHandler } from '../upstream/h1-pool.js';
 import type { H1Request, H1Response } from './h1-server.js';
@@ -45,7 +46,7 @@ export class ProxyExchange implements UpstreamHandler {
   private readonly onDone: (o: ExchangeOutcome) => void;
   #exchange: Exchange | undefined;
   #resume: (() => void) | undefined;
-  #timer: NodeJS.Timeout | undefined;
+  #timeout: TimerEntry | undefined;
   #settled = false;
   #bytesOut = 0;
 
@@ -59,7 +60,10 @@ export class ProxyExchange implements UpstreamHandler {
   ) {
     this.onDone = onDone;
     endpoint.active++;
-    if (timeoutMs > 0) this.#timer = setTimeout(() => this.#cancel(new UpstreamError('MOSN_ROUTE_TIMEOUT', 'route timeout')), timeoutMs);
+    if (timeoutMs > 0) {
+      this.#timeout = new TimerEntry(() => this.#cancel(new UpstreamError('MOSN_ROUTE_TIMEOUT', 'route timeout')));
+      timerList(timeoutMs).add(this.#timeout);
+    }
     res.onAbort = () => this.#cancel(new UpstreamError('MOSN_DOWNSTREAM_GONE', 'downstream closed'));
   }
 
@@ -76,7 +80,7 @@ export class ProxyExchange implements UpstreamHandler {
   }
 
   onHeaders(statusCode: number, statusText: string, rawHeaders: string[], resume: () => void): void {
-    if (this.#timer) clearTimeout(this.#timer);
+    this.#timeout?.cancel();
     this.#resume = resume;
     const res = this.res;
     if (res.destroyed) return;
@@ -167,6 +171,6 @@ export class ProxyExchange implements UpstreamHandler {
   #settle(): void {
     this.#settled = true;
     this.endpoint.active--;
-    if (this.#timer) clearTimeout(this.#timer);
+    this.#timeout?.cancel();
   }
 }

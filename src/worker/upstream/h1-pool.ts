@@ -10,6 +10,8 @@
 // the HTTP listener): no JS Buffer or 'data' event per read.
 import net from 'node:net';
 import type { Readable } from 'node:stream';
+import { TimerEntry, timerList } from '../../common/timer-list.js';
+import { nameIs } from '../http/headers.js';
 import { consumeSocket, nativeHttpParser, setHandleReading, type NativeHttpParser, type NativeHttpParserClass } from '../../common/node-internals.js';
 
 export interface UpstreamRequest {
@@ -101,7 +103,9 @@ class Connection {
   #informational = false;
   #keepAlive = false;
   #idleMs: number;
-  #timer: NodeJS.Timeout | undefined;
+  /** The one timeout armed at a time: connect, then response headers or idle. */
+  readonly #timer = new TimerEntry(() => this.#timedOut());
+  #timerKind: 'connect' | 'headers' | 'idle' = 'connect';
   #headerParts: string[] | undefined;
   #body: Readable | undefined;
   #bodyListeners: { data: (c: Buffer) => void; end: () => void; error: () => void } | undefined;
@@ -146,7 +150,7 @@ class Connection {
     this.parser = parser;
     const socket = net.connect({ host: o.host, port: o.port, noDelay: true });
     this.socket = socket;
-    this.#arm(o.connectTimeout, () => this.#kill(new UpstreamError('MOSN_UPSTREAM_CONNECT_TIMEOUT', `connect to ${o.host}:${o.port} timed out`)));
+    this.#arm('connect', o.connectTimeout);
     socket.once('connect', () => {
       this.connected = true;
       this.#disarm();
@@ -183,8 +187,8 @@ class Connection {
     let length = false;
     for (let i = 0; i < headers.length; i += 2) {
       const name = headers[i]!;
-      if (name.length === 4 && !host && name.toLowerCase() === 'host') host = true;
-      else if (name.length === 14 && name.toLowerCase() === 'content-length') length = true;
+      if (!host && nameIs(name, 'host')) host = true;
+      else if (nameIs(name, 'content-length')) length = true;
       head += `${name}: ${headers[i + 1]!}\r\n`;
     }
     if (!host) head += `host: ${this.pool.hostHeader}\r\n`;
@@ -237,7 +241,7 @@ class Connection {
   #requestSent(): void {
     this.#sent = true;
     const t = this.pool.options.headersTimeout;
-    if (!this.#responded && t > 0) this.#arm(t, () => this.#kill(new UpstreamError('MOSN_UPSTREAM_HEADERS_TIMEOUT', `no response headers within ${t} ms`)));
+    if (!this.#responded && t > 0) this.#arm('headers', t);
   }
 
   #onData(d: Buffer): void {
@@ -322,7 +326,7 @@ class Connection {
   /** Parks this connection in the pool. */
   park(): void {
     this.#setReading(true);
-    if (this.#idleMs > 0) this.#arm(this.#idleMs, () => this.close());
+    if (this.#idleMs > 0) this.#arm('idle', this.#idleMs);
   }
 
   close(): void {
@@ -353,15 +357,28 @@ class Connection {
     this.close();
   }
 
-  #arm(ms: number, fn: () => void): void {
-    this.#disarm();
-    this.#timer = setTimeout(fn, ms);
+  #arm(kind: 'connect' | 'headers' | 'idle', ms: number): void {
+    this.#timerKind = kind;
+    if (ms > 0) timerList(ms).add(this.#timer);
+    else this.#timer.cancel();
   }
 
   #disarm(): void {
-    if (this.#timer) {
-      clearTimeout(this.#timer);
-      this.#timer = undefined;
+    this.#timer.cancel();
+  }
+
+  #timedOut(): void {
+    const o = this.pool.options;
+    switch (this.#timerKind) {
+      case 'connect':
+        this.#kill(new UpstreamError('MOSN_UPSTREAM_CONNECT_TIMEOUT', `connect to ${o.host}:${o.port} timed out`));
+        break;
+      case 'headers':
+        this.#kill(new UpstreamError('MOSN_UPSTREAM_HEADERS_TIMEOUT', `no response headers within ${o.headersTimeout} ms`));
+        break;
+      case 'idle':
+        this.close();
+        break;
     }
   }
 
@@ -371,7 +388,7 @@ class Connection {
 function keepAliveHint(raw: readonly string[], configured: number): number {
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!;
-    if (name.length !== 10 || name.toLowerCase() !== 'keep-alive') continue;
+    if (!nameIs(name, 'keep-alive')) continue;
     const m = /timeout\s*=\s*(\d+)/i.exec(raw[i + 1]!);
     if (!m) return configured;
     const hint = Math.max(0, Number(m[1]) * 1000 - 1000);
