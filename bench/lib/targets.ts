@@ -158,6 +158,8 @@ export interface PeerOptions {
   maxConnections: number;
   /** The most concurrent HTTP requests a run makes (mosn-ts's upstream pool must not be the cap). */
   httpConnections: number;
+  /** Extra environment for mosn-ts's supervisor (e.g. MOSN_WORKER_NODE_ARGS for profiling). */
+  mosnEnv?: Record<string, string>;
 }
 
 /** a >= b for dotted versions ("1.22.1" >= "1.21.4"). */
@@ -339,7 +341,7 @@ export async function startMosn(root: string, o: PeerOptions): Promise<Target> {
   const conf = YAML.stringify(cfg);
   const file = path.join(dir, 'mosn.yaml');
   fs.writeFileSync(file, conf);
-  const env = cleanEnv();
+  const env = cleanEnv(o.mosnEnv);
   const p = spawnProc(process.execPath, [mosnJs, 'start', '-c', file], env);
   const stderr = captureStderr(p);
   const status = async (): Promise<MosnStatus> => {
