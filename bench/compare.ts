@@ -24,7 +24,8 @@
 // The backend served directly ("direct") is the ceiling.
 //
 // Writes bench/RESULTS.md (between markers); --smoke (1 round, 1 s, small
-// counts: proves it runs) writes to a temp file instead unless --write.
+// counts: proves it runs) and runs of some --scenarios or --targets only
+// write to a temp file instead, unless --write.
 // Not a timed test: run it on a quiet machine, and compare only within a run.
 import { type ChildProcess, fork } from 'node:child_process';
 import fs from 'node:fs';
@@ -581,8 +582,13 @@ async function main(): Promise<number> {
     upgrade,
     configs: Object.fromEntries(targets.filter((t) => t.config).map((t) => [t.name, t.config!])),
   };
-  const file = o.out ?? (o.smoke && !o.write ? path.join(os.tmpdir(), 'mosn-bench-compare-smoke-RESULTS.md') : RESULTS);
-  if (o.smoke && !o.write && !o.out) fs.rmSync(file, { force: true });
+  // Only a full run replaces the committed results: a smoke run, or one of
+  // some scenarios or targets only, goes to a temp file unless --write.
+  const partial = o.scenarios.length < ALL_SCENARIOS.length || o.targets.length < ALL_TARGETS.length;
+  const tempName = o.smoke ? 'mosn-bench-compare-smoke-RESULTS.md' : 'mosn-bench-compare-partial-RESULTS.md';
+  const toTemp = (o.smoke || partial) && !o.write && !o.out;
+  const file = o.out ?? (toTemp ? path.join(os.tmpdir(), tempName) : RESULTS);
+  if (toTemp) fs.rmSync(file, { force: true });
   writeResults(file, markdown(report), RESULTS_HEADER);
   report.results_file = file;
   if (!o.keep) fs.rmSync(dir, { recursive: true, force: true });
