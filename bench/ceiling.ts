@@ -12,6 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
+import { readOptions } from './lib/args.js';
 import { which } from './lib/install.js';
 import { childPids, cpuMs, freePort, sleep, waitForPort } from './lib/proc.js';
 import { median } from './lib/stats.js';
@@ -20,25 +21,18 @@ import { runWrk } from './lib/wrk.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
-function usage(msg: string): never {
-  process.stderr.write(`bench:ceiling: ${msg}\nsee the top of bench/ceiling.ts for the options\n`);
-  process.exit(2);
-}
-
 function parse(argv: string[]) {
   const o = { rounds: 3, durationS: 10, connections: 64, workers: os.cpus().length };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    const v = Number(argv[++i]);
-    if (!Number.isInteger(v) || v < 1) usage(`${a} needs a whole number >= 1`);
-    switch (a) {
-      case '--rounds': o.rounds = v; break;
-      case '--duration': o.durationS = v; break;
-      case '--connections': o.connections = v; break;
-      case '--workers': o.workers = v; break;
-      default: usage(`unknown option ${a}`);
+  readOptions('ceiling', argv, (flag, r) => {
+    switch (flag) {
+      case '--rounds': o.rounds = r.whole(); break;
+      case '--duration': o.durationS = r.whole(); break;
+      case '--connections': o.connections = r.whole(); break;
+      case '--workers': o.workers = r.whole(); break;
+      default: return false;
     }
-  }
+    return true;
+  });
   return o;
 }
 

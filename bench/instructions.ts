@@ -33,6 +33,7 @@ import YAML from 'yaml';
 import { bindListeningHandle } from '../src/common/node-internals.js';
 import { parseConfig } from '../src/config/load.js';
 import { workerNodeArgs } from '../src/supervisor/worker-process.js';
+import { readOptions } from './lib/args.js';
 import { median } from './lib/stats.js';
 import { startBackend } from './lib/targets.js';
 
@@ -45,37 +46,21 @@ const SHAPES = {
 } as const;
 type Shape = keyof typeof SHAPES;
 
-function usage(msg: string): never {
-  process.stderr.write(`bench:instructions: ${msg}\nsee the top of bench/instructions.ts for the options\n`);
-  process.exit(2);
-}
-
 function parse(argv: string[]) {
   const o = { shape: 'small' as Shape, requests: 20_000, warmup: 20_000, connections: 8, roots: [ROOT], keep: undefined as string | undefined, runs: 1 };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    const next = (): string => argv[++i] ?? usage(`${a} needs a value`);
-    const num = (): number => {
-      const v = Number(next());
-      if (!Number.isInteger(v) || v < 1) usage(`${a} needs a whole number >= 1`);
-      return v;
-    };
-    switch (a) {
-      case '--shape': {
-        const v = next();
-        if (!(v in SHAPES)) usage(`--shape is one of ${Object.keys(SHAPES).join(', ')}`);
-        o.shape = v as Shape;
-        break;
-      }
-      case '--requests': o.requests = num(); break;
-      case '--warmup': o.warmup = num(); break;
-      case '--connections': o.connections = num(); break;
-      case '--root': o.roots = next().split(',').map((r) => path.resolve(r)); break;
-      case '--runs': o.runs = num(); break;
-      case '--keep': o.keep = path.resolve(next()); break;
-      default: usage(`unknown option ${a}`);
+  readOptions('instructions', argv, (flag, r) => {
+    switch (flag) {
+      case '--shape': o.shape = r.choice(Object.keys(SHAPES) as Shape[]); break;
+      case '--requests': o.requests = r.whole(); break;
+      case '--warmup': o.warmup = r.whole(); break;
+      case '--connections': o.connections = r.whole(); break;
+      case '--root': o.roots = r.value().split(',').map((d) => path.resolve(d)); break;
+      case '--runs': o.runs = r.whole(); break;
+      case '--keep': o.keep = path.resolve(r.value()); break;
+      default: return false;
     }
-  }
+    return true;
+  });
   return o;
 }
 

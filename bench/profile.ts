@@ -12,6 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
+import { readOptions } from './lib/args.js';
 import { ensureTools } from './lib/install.js';
 import { sleep } from './lib/proc.js';
 import { startBackend, startMosn } from './lib/targets.js';
@@ -27,36 +28,20 @@ const SHAPES = {
 } as const;
 type Scenario = keyof typeof SHAPES;
 
-function usage(msg: string): never {
-  process.stderr.write(`bench:profile: ${msg}\nsee the top of bench/profile.ts for the options\n`);
-  process.exit(2);
-}
-
 function parse(argv: string[]) {
   const o = { scenario: 'keepalive' as Scenario, durationS: 10, connections: 64, workers: os.availableParallelism(), top: 25, keep: false };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    const next = (): string => argv[++i] ?? usage(`${a} needs a value`);
-    const num = (): number => {
-      const v = Number(next());
-      if (!Number.isInteger(v) || v < 1) usage(`${a} needs a whole number >= 1`);
-      return v;
-    };
-    switch (a) {
-      case '--scenario': {
-        const v = next();
-        if (!(v in SHAPES)) usage(`--scenario is one of ${Object.keys(SHAPES).join(', ')}`);
-        o.scenario = v as Scenario;
-        break;
-      }
-      case '--duration': o.durationS = num(); break;
-      case '--connections': o.connections = num(); break;
-      case '--workers': o.workers = num(); break;
-      case '--top': o.top = num(); break;
+  readOptions('profile', argv, (flag, r) => {
+    switch (flag) {
+      case '--scenario': o.scenario = r.choice(Object.keys(SHAPES) as Scenario[]); break;
+      case '--duration': o.durationS = r.whole(); break;
+      case '--connections': o.connections = r.whole(); break;
+      case '--workers': o.workers = r.whole(); break;
+      case '--top': o.top = r.whole(); break;
       case '--keep': o.keep = true; break;
-      default: usage(`unknown option ${a}`);
+      default: return false;
     }
-  }
+    return true;
+  });
   return o;
 }
 
