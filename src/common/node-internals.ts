@@ -304,6 +304,17 @@ export function unconsumeSocket(parser: NativeHttpParser, s: net.Socket): void {
   (s as unknown as ReadableInternals)._readableState.reading = false;
 }
 
+/**
+ * Starts or stops reading a socket: on its handle when a parser consumes
+ * it (the Readable side sees nothing then), else by pausing/resuming it.
+ */
+export function setReading(s: net.Socket, consumed: boolean, on: boolean): void {
+  if (consumed) setHandleReading(s, on);
+  else if (on) {
+    if (s.isPaused()) s.resume();
+  } else if (!s.isPaused()) s.pause();
+}
+
 /** Starts or stops libuv reading on a (consumed) socket's handle. */
 export function setHandleReading(s: net.Socket, on: boolean): void {
   const h = (s as unknown as ReadableInternals)._handle;

@@ -35,6 +35,7 @@ import {
   nativeHttpMethods,
   nativeHttpParser,
   setHandleReading,
+  setReading,
   stopReading,
   unconsumeSocket,
   type NativeHttpParser,
@@ -592,11 +593,7 @@ export class H1Connection {
 
   #updateReading(): void {
     if (this.#gone) return;
-    const pause = this.#bodyPaused || this.#queue.length > 0;
-    if (this.#consumed) setHandleReading(this.socket, !pause);
-    else if (pause) {
-      if (!this.socket.isPaused()) this.socket.pause();
-    } else if (this.socket.isPaused()) this.socket.resume();
+    setReading(this.socket, this.#consumed, !this.#bodyPaused && this.#queue.length === 0);
   }
 
   #onEnd(): void {

@@ -12,7 +12,7 @@ import net from 'node:net';
 import type { Readable } from 'node:stream';
 import { TimerEntry, timerList } from '../../common/timer-list.js';
 import { nameIs } from '../http/headers.js';
-import { consumeSocket, nativeHttpParser, setHandleReading, type NativeHttpParser, type NativeHttpParserClass } from '../../common/node-internals.js';
+import { consumeSocket, nativeHttpParser, setReading, type NativeHttpParser, type NativeHttpParserClass } from '../../common/node-internals.js';
 
 export interface UpstreamRequest {
   readonly method: string;
@@ -259,9 +259,7 @@ class Connection {
   }
 
   #setReading(on: boolean): void {
-    if (this.#consumed) setHandleReading(this.socket, on);
-    else if (on) this.socket.resume();
-    else this.socket.pause();
+    setReading(this.socket, this.#consumed, on);
   }
 
   #onEnd(): void {
