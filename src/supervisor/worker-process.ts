@@ -33,6 +33,29 @@ export function workerNodeArgs(env: NodeJS.ProcessEnv = process.env): string[] {
   return ['--max-semi-space-size=4', ...(env['MOSN_WORKER_NODE_ARGS'] ?? '').split(/\s+/).filter((a) => a !== '')];
 }
 
+/**
+ * glibc's malloc gives the top of its heap back to the kernel whenever more
+ * than 128 KiB are free there. A worker proxying bodies frees tens of MB of
+ * body chunks at each GC and allocates them again right after, so with the
+ * default every chunk landed on freshly zeroed pages: 1.3-6 page faults per
+ * 64 KiB response and 55-87 per 1 MiB upload, up to twice the CPU per
+ * request (bench/RESULTS.md). Workers keep up to this much free heap.
+ */
+export const WORKER_MALLOC_TRIM_THRESHOLD = 64 * 1024 * 1024;
+
+/**
+ * The environment of a worker process: the supervisor's, with MOSN_ROLE and
+ * MALLOC_TRIM_THRESHOLD_ (unless the operator set the trim threshold, as
+ * MALLOC_TRIM_THRESHOLD_ or in GLIBC_TUNABLES). Other C libraries ignore it.
+ */
+export function workerEnv(env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+  const out: NodeJS.ProcessEnv = { ...env, MOSN_ROLE: 'worker' };
+  if (env['MALLOC_TRIM_THRESHOLD_'] === undefined && !/glibc\.malloc\.trim_threshold=/.test(env['GLIBC_TUNABLES'] ?? '')) {
+    out['MALLOC_TRIM_THRESHOLD_'] = String(WORKER_MALLOC_TRIM_THRESHOLD);
+  }
+  return out;
+}
+
 export class WorkerProcess extends EventEmitter {
   readonly child: ChildProcess;
   readonly slot: number;
@@ -59,7 +82,7 @@ export class WorkerProcess extends EventEmitter {
       execArgv: workerNodeArgs(),
       serialization: 'json',
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-      env: { ...process.env, MOSN_ROLE: 'worker' },
+      env: workerEnv(),
     });
     this.child.on('message', (raw, handle) => this.#onMessage(raw, handle));
     this.child.on('error', (err) => this.#log.error({ err, slot: this.slot }, 'worker process error'));
