@@ -2,7 +2,7 @@
 //   [--workers N] [--scenarios a,b] [--targets nginx,haproxy,mosn,direct]
 //   [--smoke] [--write] [--out FILE] [--json] [--no-install] [--load auto|wrk|node]
 //   [--warmup S] [--pause MS] [--idle N] [--tcp-streams N] [--threads T]
-//   [--backend-procs N] [--upgrade-idle N] [--upgrade-sessions N] [--keep]
+//   [--backend-procs N] [--upgrade-idle N] [--upgrade-sessions N] [--settle S] [--keep]
 //
 // mosn-ts side by side with nginx and HAProxy on this machine: the same
 // backend, the same worker count, the same load tool, every scenario run with
@@ -18,7 +18,10 @@
 //   newconn    a new connection per request (Connection: close)
 //   tcp-up     TCP bulk throughput, client -> backend (MB/s)
 //   tcp-down   TCP bulk throughput, backend -> client (MB/s)
-//   idle       N idle keep-alive connections held: RSS per worker (/proc VmRSS)
+//   idle       N idle keep-alive connections held: RSS per worker (/proc VmRSS),
+//              1 s after the last one opened and the lowest in the --settle S
+//              seconds after that (default 30: V8 gives memory back only
+//              after a few idle seconds)
 //   upgrade    mosn-ts only: bench/upgrade.ts (time for an upgrade with 1,000
 //              idle connections, connections migrated per second)
 // The backend served directly ("direct") is the ceiling.
@@ -72,6 +75,7 @@ interface Options {
   threads: number;
   upgradeIdle: number;
   upgradeSessions: number;
+  settleS: number;
   keep: boolean;
 }
 
@@ -116,6 +120,7 @@ function parseOptions(argv: string[]): Options {
     threads: 2,
     upgradeIdle: smoke ? 100 : 1000,
     upgradeSessions: smoke ? 10 : 100,
+    settleS: smoke ? 1 : 30,
     keep: false,
   };
   for (let i = 0; i < argv.length; i++) {
@@ -156,6 +161,7 @@ function parseOptions(argv: string[]): Options {
       case '--threads': o.threads = Math.round(num()); break;
       case '--upgrade-idle': o.upgradeIdle = Math.round(num()); break;
       case '--upgrade-sessions': o.upgradeSessions = Math.round(num()); break;
+      case '--settle': o.settleS = num(0); break;
       case '--keep': o.keep = true; break;
       case '-h':
       case '--help':
@@ -240,6 +246,7 @@ const IDLE_METRICS: Metric[] = [
   { key: 'held', label: 'held', digits: 0 },
   { key: 'rss_worker_before_mb', label: 'RSS/worker before MB', digits: 1 },
   { key: 'rss_worker_mb', label: 'RSS/worker held MB', digits: 1, better: 'lower' },
+  { key: 'rss_worker_settled_mb', label: 'RSS/worker settled MB', digits: 1, better: 'lower' },
   { key: 'rss_total_mb', label: 'RSS all processes MB', digits: 1, better: 'lower' },
   { key: 'kb_per_conn', label: 'KB per connection', digits: 1, better: 'lower' },
 ];
@@ -305,14 +312,22 @@ async function idleRun(ctx: Ctx, t: Target): Promise<Record<string, number>> {
   try {
     h = await ctx.agent.run<HoldResult>({ kind: 'hold', port: t.http, count: ctx.o.idle, batch: 200 }, 180_000);
     await sleep(ctx.o.smoke ? 300 : 1000);
-    const held = await rss(await t.workerPids());
+    const pids = await t.workerPids();
+    const held = await rss(pids);
     const total = await rss(await t.allPids());
     if (h.held < ctx.o.idle) ctx.log(`  ${t.name}: only ${h.held} of ${ctx.o.idle} connections held (${h.failed} failed)`);
+    // The same connections, left alone: the lowest RSS seen in --settle seconds.
+    let settled = held;
+    for (const until = Date.now() + ctx.o.settleS * 1000; Date.now() < until; ) {
+      await sleep(Math.min(1000, Math.max(0, until - Date.now())));
+      settled = Math.min(settled, await rss(pids));
+    }
     return {
       held: h.held,
       failed: h.failed,
       rss_worker_before_mb: before / t.workers / MB,
       rss_worker_mb: held / t.workers / MB,
+      rss_worker_settled_mb: settled / t.workers / MB,
       rss_total_mb: total / MB,
       kb_per_conn: h.held > 0 ? (held - before) / h.held / 1024 : NaN,
       open_s: h.seconds,
@@ -534,7 +549,7 @@ async function main(): Promise<number> {
         done(s);
       } else if (sc === 'idle') {
         const s = await runScenario(ctx, 'idle', `${o.idle.toLocaleString('en-US')} idle keep-alive connections held`, `${o.idle} connections, one GET each, then idle; VmRSS from /proc`, IDLE_METRICS, targets, (t) => idleRun(ctx, t), false);
-        s.notes.push('RSS/worker = sum of the worker processes\' VmRSS ÷ workers; KB per connection = (held − before) ÷ connections held.');
+        s.notes.push(`RSS/worker = sum of the worker processes' VmRSS ÷ workers, 1 s after the last connection opened ("held") and the lowest in the ${o.settleS} s after that ("settled", same connections, nothing else running); KB per connection = (held − before) ÷ connections held.`);
         for (const t of targets) s.notes.push(`${t.name}: ${t.workerNote}`);
         done(s);
       }
@@ -569,6 +584,7 @@ async function main(): Promise<number> {
       warmup_s: o.warmupS,
       pause_ms: o.pauseMs,
       idle: o.idle,
+      settle_s: o.settleS,
       tcp_streams: o.tcpStreams,
       wrk_threads: o.threads,
       scenarios: o.scenarios.join(','),

@@ -55,6 +55,7 @@ export interface Report {
     warmup_s: number;
     pause_ms: number;
     idle: number;
+    settle_s: number;
     tcp_streams: number;
     wrk_threads: number;
     scenarios: string;
@@ -135,7 +136,7 @@ export function markdown(r: Report): string {
   out.push(`- Versions: ${Object.entries(r.versions).map(([k, v]) => `${k} ${v}`).join('; ')}`);
   out.push(`- Load tool: ${r.load_tool}`);
   const o = r.options;
-  out.push(`- Settings: ${o.workers} workers per proxy, backend ${o.backend_procs} processes, ${rounds(o.rounds)} of ${o.duration_s} s per target, targets alternating in each round (${r.targets.join(' → ')}), ${o.warmup_s} s warm-up per target and scenario, ${o.connections} connections (HTTP), ${o.tcp_streams} TCP streams, ${o.idle} idle connections`);
+  out.push(`- Settings: ${o.workers} workers per proxy, backend ${o.backend_procs} processes, ${rounds(o.rounds)} of ${o.duration_s} s per target, targets alternating in each round (${r.targets.join(' → ')}), ${o.warmup_s} s warm-up per target and scenario, ${o.connections} connections (HTTP), ${o.tcp_streams} TCP streams, ${o.idle} idle connections (RSS settled over ${o.settle_s} s)`);
   for (const [t, note] of Object.entries(r.worker_notes)) out.push(`- ${t}: ${note}`);
   for (const [t, why] of Object.entries(r.skipped)) out.push(`- **${t} skipped**: ${why}`);
   for (const w of r.warnings) out.push(`- Warning: ${w}`);
