@@ -273,6 +273,12 @@ export class SupervisorMetrics {
     help: 'Old generations still draining.',
     registers: [this.registry],
   });
+  readonly residentMemory = new Gauge({
+    name: 'mosn_process_resident_memory_bytes',
+    help: 'Resident memory (VmRSS) of the supervisor and of each worker, by role (supervisor, or the generation state of the worker: starting, current, draining), generation and slot; read at scrape time.',
+    labelNames: ['role', 'generation', 'slot'] as const,
+    registers: [this.registry],
+  });
   readonly phase = new Gauge({
     name: 'mosn_supervisor_phase',
     help: 'The supervisor lifecycle phase (1 for the current phase).',

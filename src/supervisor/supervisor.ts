@@ -72,6 +72,16 @@ export class Generation {
   }
 }
 
+/** VmRSS of a process in bytes; undefined when it is gone or there is no /proc. */
+function vmRssBytes(pid: number): number | undefined {
+  try {
+    const m = /^VmRSS:\s+(\d+) kB/m.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) * 1024 : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Restart delays after unexpected worker exits: 250 ms doubling to 30 s. */
 const RESTART_BASE_MS = 250;
 const RESTART_MAX_MS = 30_000;
@@ -390,7 +400,21 @@ export class Supervisor {
   async #renderMetrics(): Promise<{ contentType: string; body: string }> {
     const workers = this.#allWorkers();
     await Promise.all(workers.map((w) => w.request((id) => ({ v: 1, t: 'metrics_request', id }), 1000)));
+    this.#updateMemoryGauge();
     return this.aggregator.render();
+  }
+
+  /** RSS of this process and of every live worker (from /proc: workers' memory is what an operator sizes a VM by). */
+  #updateMemoryGauge(): void {
+    const g = this.metrics.residentMemory;
+    g.reset();
+    g.set({ role: 'supervisor' }, process.memoryUsage.rss());
+    for (const gen of this.#generations()) {
+      for (const w of gen.live()) {
+        const rss = vmRssBytes(w.pid);
+        if (rss !== undefined) g.set({ role: gen.state, generation: String(gen.id), slot: String(w.slot) }, rss);
+      }
+    }
   }
 
   #generations(): Generation[] {

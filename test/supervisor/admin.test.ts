@@ -108,6 +108,25 @@ void t.test('admin endpoint', async (t) => {
     t.equal(a.pid, m.pid);
   });
 
+  await t.test("/metrics has each process's resident memory, from /proc", async (t) => {
+    const r = await get(port, '/metrics');
+    t.equal(r.status, 200);
+    t.match(r.body, /^# TYPE mosn_process_resident_memory_bytes gauge$/m);
+    const samples = new Map<string, number>();
+    for (const [, labels, v] of r.body.matchAll(/^mosn_process_resident_memory_bytes\{([^}]*)\} (\S+)$/gm)) samples.set(labels!, Number(v));
+    const sup = samples.get('role="supervisor"');
+    t.ok(sup !== undefined && sup > 10 * 2 ** 20 && sup < 2 ** 30, `supervisor: ${sup} bytes`);
+    const status = await m.refresh();
+    const gen = status.generations.find((g) => g.state === 'current')!;
+    t.equal(samples.size, 1 + gen.workers.length, `one sample per process: ${[...samples.keys()].join(' ')}`);
+    for (const w of gen.workers) {
+      const v = samples.get(`role="current",generation="${gen.id}",slot="${w.slot}"`);
+      const proc = Number(/^VmRSS:\s+(\d+) kB/m.exec(fs.readFileSync(`/proc/${w.pid}/status`, 'utf8'))![1]) * 1024;
+      // Read a moment apart: within a factor of two of what /proc says now.
+      t.ok(v !== undefined && v > proc / 2 && v < proc * 2, `worker slot ${w.slot} (pid ${w.pid}): ${v} bytes, /proc now ${proc}`);
+    }
+  });
+
   await t.test('unknown paths 404, other methods 405', async (t) => {
     const nf = await get(port, '/nope');
     t.equal(nf.status, 404);
