@@ -1,5 +1,6 @@
 // Worker processes run with the supervisor's default Node flags plus
-// MOSN_WORKER_NODE_ARGS (later flags win), as the README says.
+// MOSN_WORKER_NODE_ARGS (later flags win), and with glibc's trim threshold
+// raised unless the operator set one, as the README says.
 import fs from 'node:fs';
 import t from 'tap';
 import { httpBackend, echoHandler } from '../helpers/backends.js';
