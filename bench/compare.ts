@@ -41,6 +41,7 @@ import { ensureTools, type Tools } from './lib/install.js';
 import { cpuMs, rssBytes, sleep } from './lib/proc.js';
 import { markdown, scenarioText, upgradeText, writeResults, type Metric, type Report, type RunRecord, type ScenarioResult, type UpgradeResult } from './lib/report.js';
 import { median, ratio } from './lib/stats.js';
+import { HTTP_SCENARIOS, HTTP_SHAPES, type HttpScenario, type HttpShape } from './lib/shapes.js';
 import { ALL_TARGETS, cleanEnv, directTarget, startBackend, startHaproxy, startMosn, startNginx, tsxExecArgv, type Backend, type Target, type TargetName } from './lib/targets.js';
 import { runWrk } from './lib/wrk.js';
 
@@ -49,7 +50,6 @@ const RESULTS = path.join(ROOT, 'bench/RESULTS.md');
 
 // ---- options ----------------------------------------------------------------
 
-const HTTP_SCENARIOS = ['keepalive', 'large', 'upload', 'newconn'] as const;
 const TCP_SCENARIOS = ['tcp-up', 'tcp-down'] as const;
 const ALL_SCENARIOS = [...HTTP_SCENARIOS, ...TCP_SCENARIOS, 'idle', 'upgrade'] as const;
 type ScenarioName = (typeof ALL_SCENARIOS)[number];
@@ -250,21 +250,6 @@ const IDLE_METRICS: Metric[] = [
   { key: 'rss_total_mb', label: 'RSS all processes MB', digits: 1, better: 'lower' },
   { key: 'kb_per_conn', label: 'KB per connection', digits: 1, better: 'lower' },
 ];
-
-interface HttpShape {
-  title: string;
-  path: string;
-  method: 'GET' | 'POST';
-  bodyBytes: number;
-  close: boolean;
-}
-
-const HTTP_SHAPES: Record<(typeof HTTP_SCENARIOS)[number], HttpShape> = {
-  keepalive: { title: 'HTTP/1.1 keep-alive, small responses', path: '/', method: 'GET', bodyBytes: 0, close: false },
-  large: { title: 'HTTP/1.1 keep-alive, 64 KiB responses', path: '/64k', method: 'GET', bodyBytes: 0, close: false },
-  upload: { title: 'HTTP/1.1 keep-alive, 1 MiB uploads', path: '/upload', method: 'POST', bodyBytes: 1024 * 1024, close: false },
-  newconn: { title: 'A new connection per request (Connection: close)', path: '/', method: 'GET', bodyBytes: 0, close: true },
-};
 
 interface Ctx {
   o: Options;
@@ -524,7 +509,7 @@ async function main(): Promise<number> {
     for (const sc of o.scenarios) {
       if (sc === 'upgrade') continue;
       if ((HTTP_SCENARIOS as readonly string[]).includes(sc)) {
-        const shape = HTTP_SHAPES[sc as (typeof HTTP_SCENARIOS)[number]];
+        const shape = HTTP_SHAPES[sc as HttpScenario];
         for (const c of o.connections) {
           const title = o.connections.length > 1 ? `${shape.title}, ${c} connections` : shape.title;
           const s = await runScenario(ctx, o.connections.length > 1 ? `${sc}@${c}` : sc, title, wrkLoad(c, shape), HTTP_METRICS, targets, (t, ms) => httpRun(ctx, t, shape, c, ms), true);

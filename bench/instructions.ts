@@ -34,16 +34,14 @@ import { bindListeningHandle } from '../src/common/node-internals.js';
 import { parseConfig } from '../src/config/load.js';
 import { workerNodeArgs } from '../src/supervisor/worker-process.js';
 import { readOptions } from './lib/args.js';
+import { HTTP_SHAPES } from './lib/shapes.js';
 import { median } from './lib/stats.js';
 import { startBackend } from './lib/targets.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
-const SHAPES = {
-  small: { path: '/', method: 'GET', body: 0 },
-  large: { path: '/64k', method: 'GET', body: 0 },
-  upload: { path: '/upload', method: 'POST', body: 1 << 20 },
-} as const;
+/** --shape names (bench:compare's scenarios keepalive, large, upload). */
+const SHAPES = { small: HTTP_SHAPES.keepalive, large: HTTP_SHAPES.large, upload: HTTP_SHAPES.upload };
 type Shape = keyof typeof SHAPES;
 
 function parse(argv: string[]) {
@@ -67,7 +65,7 @@ function parse(argv: string[]) {
 /** `n` requests over `agent`'s connections, `c` at a time; rejects on any failure. */
 async function drive(port: number, agent: http.Agent, shape: Shape, n: number, c: number): Promise<void> {
   const s = SHAPES[shape];
-  const body = s.body > 0 ? Buffer.alloc(s.body, 'z') : undefined;
+  const body = s.bodyBytes > 0 ? Buffer.alloc(s.bodyBytes, 'z') : undefined;
   let started = 0;
   const one = (): Promise<void> =>
     new Promise((resolve, reject) => {

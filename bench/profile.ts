@@ -13,6 +13,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import { readOptions } from './lib/args.js';
+import { HTTP_SCENARIOS, HTTP_SHAPES, type HttpScenario } from './lib/shapes.js';
 import { ensureTools } from './lib/install.js';
 import { sleep } from './lib/proc.js';
 import { startBackend, startMosn } from './lib/targets.js';
@@ -20,19 +21,11 @@ import { runWrk } from './lib/wrk.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
-const SHAPES = {
-  keepalive: { path: '/', method: 'GET', bodyBytes: 0, close: false },
-  large: { path: '/64k', method: 'GET', bodyBytes: 0, close: false },
-  upload: { path: '/upload', method: 'POST', bodyBytes: 1 << 20, close: false },
-  newconn: { path: '/', method: 'GET', bodyBytes: 0, close: true },
-} as const;
-type Scenario = keyof typeof SHAPES;
-
 function parse(argv: string[]) {
-  const o = { scenario: 'keepalive' as Scenario, durationS: 10, connections: 64, workers: os.availableParallelism(), top: 25, keep: false };
+  const o = { scenario: 'keepalive' as HttpScenario, durationS: 10, connections: 64, workers: os.availableParallelism(), top: 25, keep: false };
   readOptions('profile', argv, (flag, r) => {
     switch (flag) {
-      case '--scenario': o.scenario = r.choice(Object.keys(SHAPES) as Scenario[]); break;
+      case '--scenario': o.scenario = r.choice([...HTTP_SCENARIOS]); break;
       case '--duration': o.durationS = r.whole(); break;
       case '--connections': o.connections = r.whole(); break;
       case '--workers': o.workers = r.whole(); break;
@@ -62,7 +55,7 @@ async function main(): Promise<void> {
     mosnEnv: { MOSN_WORKER_NODE_ARGS: `--cpu-prof --cpu-prof-dir=${profDir}` },
   });
   try {
-    const shape = SHAPES[o.scenario];
+    const shape = HTTP_SHAPES[o.scenario];
     const job = { ...shape, port: mosn.http, connections: o.connections, threads: 2 };
     await runWrk(tools.wrk, dir, { ...job, durationMs: 2000 }); // warm-up
     const r = await runWrk(tools.wrk, dir, { ...job, durationMs: o.durationS * 1000 });
