@@ -70,6 +70,22 @@ export function processesMentioning(needle: string): number[] {
   return out;
 }
 
+/**
+ * Pids of live Node processes running `script` (their argv[1]). Unlike
+ * processesMentioning, this skips the short-lived `/bin/sh -c '"$0" "$@" &'
+ * that starts a successor supervisor and names the script among its
+ * arguments: it exits at once, so a pid taken from it may be gone already.
+ */
+export function processesRunning(script: string): number[] {
+  return processesMentioning(script).filter((pid) => {
+    try {
+      return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')[1] === script;
+    } catch {
+      return false;
+    }
+  });
+}
+
 /** SIGKILLs what is left of a fake release (teardown only). */
 export function killMentioning(needle: string): void {
   for (const pid of processesMentioning(needle)) {

@@ -10,7 +10,7 @@ import { fetchMetrics, KeepAliveClient, metricValue } from '../helpers/http.js';
 import { startLoad, totalFailures } from '../helpers/load.js';
 import { startMosn, type MosnProcess } from '../helpers/mosn.js';
 import { testNodes } from '../helpers/nodes.js';
-import { copyRelease, fakeRelease, killMentioning, processesMentioning } from '../helpers/release.js';
+import { copyRelease, fakeRelease, killMentioning, processesRunning } from '../helpers/release.js';
 import { isAlive, waitFor } from '../helpers/wait.js';
 
 interface UpgradeResult {
@@ -79,6 +79,7 @@ void t.test('mosnctl upgrade hands the whole service to a new supervisor, under 
   const oldPid = m.status.pid;
   const adminPort = m.adminPort;
   const load = startLoad({ port: web });
+  t.teardown(() => load.stop());
   const ka = new KeepAliveClient(web);
   t.teardown(() => ka.close());
   t.equal((await ka.get('/before')).status, 200);
@@ -122,6 +123,7 @@ void t.test('SIGUSR2 triggers the same handover', async (t) => {
   const { m, web } = await setup(t);
   const oldPid = m.status.pid;
   const load = startLoad({ port: web });
+  t.teardown(() => load.stop());
   await load.progress(20);
   process.kill(oldPid, 'SIGUSR2');
   await waitFor(async () => (await m.refresh().catch(() => m.status)).pid !== oldPid, { timeoutMs: 15_000, what: 'a new supervisor' });
@@ -138,12 +140,13 @@ void t.test('SIGKILL of the new supervisor mid-handover: the old keeps serving',
   const dir = fakeRelease('hang');
   t.teardown(() => killMentioning(dir));
   const load = startLoad({ port: web });
+  t.teardown(() => load.stop());
   await load.progress(20);
   const pending = m.ctl('upgrade', dir, '--json');
   let successor = 0;
   await waitFor(
     () => {
-      successor = processesMentioning(path.join(dir, 'dist/cli/mosn.js')).find((p) => p !== oldPid) ?? 0;
+      successor = processesRunning(path.join(dir, 'dist/cli/mosn.js')).find((p) => p !== oldPid) ?? 0;
       return successor > 0;
     },
     { what: 'the successor supervisor to start' },
@@ -176,6 +179,7 @@ void t.test('runtime upgrade: Node 20 -> 22 -> back, losing nothing', async (t) 
   // The way back names its runtime too: a release's default is the Node running it.
   const release20 = copyRelease({ node: process.execPath, version: '0.0.0-node20' });
   const load = startLoad({ port: web });
+  t.teardown(() => load.stop());
   const ka = new KeepAliveClient(web);
   t.teardown(() => ka.close());
   t.equal((await ka.get('/n20')).status, 200);
