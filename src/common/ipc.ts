@@ -8,7 +8,7 @@ import type { Config } from '../config/types.js';
 export const IPC_VERSION = 1;
 
 export interface MetricSnapshot {
-  /** prom-client `getMetricsAsJSON()` output. */
+  /** Every metric of the worker, in the shape of prom-client's `getMetricsAsJSON()` (src/worker/metrics.ts). */
   readonly metrics: unknown[];
 }
 

@@ -14,7 +14,7 @@
 //   and a late (final) snapshot replaces the earlier one instead of coming
 //   back as a live worker that is never retired again.
 import { AggregatorRegistry, type MetricObjectWithValues, type MetricValue } from 'prom-client';
-import type { SupervisorMetrics } from '../common/metrics.js';
+import type { SupervisorMetrics } from './metrics.js';
 
 type Snapshot = MetricObjectWithValues<MetricValue<string>>[];
 

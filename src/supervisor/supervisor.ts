@@ -7,7 +7,7 @@ import { ConfigError, MosnError, errorMessage, isMosnError } from '../common/err
 import type { ControlRequest } from '../common/control.js';
 import type { ConnectionCounts, Direction, ExportedConn, HandoverState, PeerMessage } from '../common/ipc.js';
 import { PhaseTracker, type Logger } from '../common/log.js';
-import { SupervisorMetrics } from '../common/metrics.js';
+import { SupervisorMetrics } from './metrics.js';
 import { detectInternals } from '../common/node-internals.js';
 import { VERSION } from '../common/version.js';
 import { loadConfig } from '../config/index.js';

@@ -1,6 +1,6 @@
 // What every part of the worker's data plane shares.
 import type { Logger } from '../common/log.js';
-import type { WorkerMetrics } from '../common/metrics.js';
+import type { WorkerMetrics } from './metrics.js';
 import type { AccessLog } from './access-log.js';
 import type { ConnectionRegistry } from './registry.js';
 import type { ClusterManager } from './upstream/cluster.js';

@@ -6,7 +6,7 @@ import net from 'node:net';
 import { detectInternals } from '../common/node-internals.js';
 import { checkMessage, assertNever, unrecognized, type SupervisorToWorker, type WorkerToSupervisor, type WorkerPhase } from '../common/ipc.js';
 import { createLogger, PhaseTracker, type Logger } from '../common/log.js';
-import { WorkerMetrics } from '../common/metrics.js';
+import { WorkerMetrics } from './metrics.js';
 import type { Config, Listener } from '../config/types.js';
 import { AccessLog } from './access-log.js';
 import type { WorkerContext } from './context.js';
@@ -100,9 +100,7 @@ class Worker {
   }
 
   sendMetrics(id: number | null): void {
-    void this.ctx.metrics.registry.getMetricsAsJSON().then((metrics) => {
-      send({ v: 1, t: 'metrics', id, snapshot: { metrics }, connections: this.ctx.registry.counts() });
-    });
+    send({ v: 1, t: 'metrics', id, snapshot: { metrics: this.ctx.metrics.snapshot() }, connections: this.ctx.registry.counts() });
   }
 
   stopAccepting(): void {
@@ -186,13 +184,12 @@ class Worker {
     this.ctx.clusters.destroy();
     // Last snapshot so the supervisor keeps every count this worker made;
     // leave once it is written (IPC keeps order: everything before it is too).
-    void this.ctx.metrics.registry.getMetricsAsJSON().then((metrics) => {
-      this.phase.to('stopped');
-      this.ctx.access.flush();
-      const leave = (): never => process.exit(0);
-      setTimeout(leave, 1000).unref();
-      send({ v: 1, t: 'metrics', id: null, snapshot: { metrics }, connections: this.ctx.registry.counts() }, undefined, leave);
-    });
+    const metrics = this.ctx.metrics.snapshot();
+    this.phase.to('stopped');
+    this.ctx.access.flush();
+    const leave = (): never => process.exit(0);
+    setTimeout(leave, 1000).unref();
+    send({ v: 1, t: 'metrics', id: null, snapshot: { metrics }, connections: this.ctx.registry.counts() }, undefined, leave);
   }
 }
 

@@ -2,15 +2,17 @@
 // metrics; a retired worker's counters stay, its gauges go; no render ever
 // misses a worker that is being retired (counters never go backwards).
 import t from 'tap';
-import { SupervisorMetrics, WorkerMetrics } from '../../src/common/metrics.js';
+import { SupervisorMetrics } from '../../src/supervisor/metrics.js';
+import { WorkerMetrics } from '../../src/worker/metrics.js';
 import { LATE_MS, MetricsAggregator } from '../../src/supervisor/metrics-agg.js';
 
+/** A worker's snapshot, as it travels over IPC (JSON). */
 async function worker(requests: number, active: number): Promise<unknown[]> {
   const w = new WorkerMetrics();
   w.httpRequests.labels('web', 'vh', 'r', '2xx').inc(requests);
   w.httpDuration.labels('web').observe(0.01);
-  w.connectionsActive.labels('web').set(active);
-  return w.registry.getMetricsAsJSON();
+  w.connectionsActive.labels('web').inc(active);
+  return Promise.resolve(JSON.parse(JSON.stringify(w.snapshot())) as unknown[]);
 }
 
 /** The value of one sample line, e.g. `mosn_http_requests_total{...} 5`. */

@@ -7,7 +7,7 @@ import http from 'node:http';
 import type net from 'node:net';
 import type { Listener, Route, VirtualHost } from '../../config/types.js';
 import type { ErrorCode } from '../../common/errors.js';
-import type { Tally } from '../../common/metrics.js';
+import type { Tally } from '../metrics.js';
 import type { WorkerContext } from '../context.js';
 import type { Tunnel } from '../l4/tunnel.js';
 import type { ConnectionExport, ConnKind, ConnState, TrackedConnection } from '../registry.js';
@@ -98,14 +98,14 @@ export class HttpConnection extends H1Connection implements TrackedConnection {
   }
 }
 
-/** The per-listener metric children, looked up once (see WorkerMetrics: no prom-client call per request). */
+/** The per-listener metric children, looked up once (a lookup builds a key; an update is an addition). */
 function listenerMetrics(ctx: WorkerContext, name: string) {
   const m = ctx.metrics;
   return {
-    connectionsTotal: m.tally(m.connectionsTotal, name),
-    connectionsActive: m.tally(m.connectionsActive, name),
-    bytesIn: m.tally(m.bytesIn, name),
-    bytesOut: m.tally(m.bytesOut, name),
+    connectionsTotal: m.connectionsTotal.labels(name),
+    connectionsActive: m.connectionsActive.labels(name),
+    bytesIn: m.bytesIn.labels(name),
+    bytesOut: m.bytesOut.labels(name),
     duration: m.httpDuration.labels(name),
   };
 }
@@ -305,7 +305,7 @@ export class HttpListener implements H1Handler {
     let t = byClass[i];
     if (!t) {
       const m = this.ctx.metrics;
-      t = byClass[i] = m.tally(m.httpRequests, this.config.name, vhost?.name ?? '', route?.name ?? '', statusClass(status));
+      t = byClass[i] = m.httpRequests.labels(this.config.name, vhost?.name ?? '', route?.name ?? '', statusClass(status));
     }
     return t;
   }
