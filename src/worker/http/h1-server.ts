@@ -389,6 +389,11 @@ export function freeParserCount(): number {
 
 // ---- connection ---------------------------------------------------------------
 
+/** What a request body still being read fails with when its client goes. */
+function connectionClosed(): Error {
+  return Object.assign(new Error('client connection closed'), { code: 'ECONNRESET' });
+}
+
 const kConn = Symbol('mosn.h1Connection');
 /** A client socket, with the connection reading it. */
 type ConnSocket = net.Socket & { [kConn]?: H1Connection };
@@ -655,11 +660,15 @@ export class H1Connection {
     this.#closed = true;
     this.#gone = true;
     this.#releaseParser();
-    const err = Object.assign(new Error('client connection closed'), { code: 'ECONNRESET' });
+    // Only a body still being read gets an error (building one, with its
+    // stack trace, for every closing connection cost ~2 % of a worker's CPU
+    // with a new connection per request).
     const reading = this.#reading;
-    if (reading?.body && !reading.complete) reading.body.destroy(err);
-    for (const q of this.#queue) if (q.body && !q.complete) q.body.destroy(err);
-    this.#queue = [];
+    if (reading?.body && !reading.complete) reading.body.destroy(connectionClosed());
+    if (this.#queue.length > 0) {
+      for (const q of this.#queue) if (q.body && !q.complete) q.body.destroy(connectionClosed());
+      this.#queue = [];
+    }
     const res = this.#res;
     this.#res = undefined;
     res?.abandon();
