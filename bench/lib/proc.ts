@@ -16,7 +16,7 @@ export function rssBytes(pid: number): number {
 
 /**
  * The fields of /proc/PID/stat after "pid (comm) ": [0] state, [1] ppid, ...,
- * [11] utime, [12] stime. comm may contain spaces and parentheses. Undefined
+ * [7] minflt, [11] utime, [12] stime. comm may contain spaces and parentheses. Undefined
  * when the process is gone.
  */
 function statFields(pid: number | string): string[] | undefined {
@@ -36,6 +36,16 @@ export function cpuMs(pids: readonly number[]): number {
     if (f) ticks += Number(f[11]) + Number(f[12]);
   }
   return ticks * 10;
+}
+
+/** Minor page faults the processes have taken so far (field minflt). Gone processes count 0. */
+export function minorFaults(pids: readonly number[]): number {
+  let n = 0;
+  for (const pid of pids) {
+    const f = statFields(pid);
+    if (f) n += Number(f[7]);
+  }
+  return n;
 }
 
 /** Pids whose parent is `ppid`. */
