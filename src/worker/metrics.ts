@@ -31,12 +31,21 @@ interface SnapshotSource {
   snapshot(): MetricSnapshot;
 }
 
-/** The label set of `values` for `labelNames`, and its key. */
-function labelSet(metric: string, labelNames: readonly string[], values: readonly string[]): { key: string; labels: Record<string, string> } {
-  if (values.length !== labelNames.length) throw new Error(`${metric}: ${labelNames.length} label values expected, got ${values.length}`);
-  const labels: Record<string, string> = {};
-  labelNames.forEach((n, i) => (labels[n] = values[i]!));
-  return { key: values.join('\0'), labels };
+/**
+ * The child of `children` for these label values, made by `make` from the
+ * label set the first time (look it up once and keep it: this builds a key).
+ */
+function childFor<C>(children: Map<string, C>, metric: string, labelNames: readonly string[], values: readonly string[], make: (labels: Record<string, string>) => C): C {
+  const key = values.join('\0');
+  let c = children.get(key);
+  if (!c) {
+    if (values.length !== labelNames.length) throw new Error(`${metric}: ${labelNames.length} label values expected, got ${values.length}`);
+    const labels: Record<string, string> = {};
+    labelNames.forEach((n, i) => (labels[n] = values[i]!));
+    c = make(labels);
+    children.set(key, c);
+  }
+  return c;
 }
 
 /** One label set of a counter or gauge. */
@@ -66,13 +75,7 @@ export class SimpleMetric<L extends string> implements SnapshotSource {
   ) {}
 
   labels(...values: string[]): Tally {
-    const key = values.join('\0');
-    let c = this.#children.get(key);
-    if (!c) {
-      c = new Tally(labelSet(this.name, this.labelNames, values).labels);
-      this.#children.set(key, c);
-    }
-    return c;
+    return childFor(this.#children, this.name, this.labelNames, values, (labels) => new Tally(labels));
   }
 
   snapshot(): MetricSnapshot {
@@ -120,13 +123,7 @@ export class FastHistogram<L extends string> implements SnapshotSource {
 
   /** The child for these label values (look it up once and keep it: this call builds a key). */
   labels(...values: string[]): HistogramChild {
-    const key = values.join('\0');
-    let c = this.#children.get(key);
-    if (!c) {
-      c = new HistogramChild(labelSet(this.name, this.labelNames, values).labels, this.buckets);
-      this.#children.set(key, c);
-    }
-    return c;
+    return childFor(this.#children, this.name, this.labelNames, values, (labels) => new HistogramChild(labels, this.buckets));
   }
 
   snapshot(): MetricSnapshot {
