@@ -112,7 +112,7 @@ async function main(): Promise<void> {
         samples.get(v)!.push(s);
         if (!o.json) {
           process.stdout.write(
-            `round ${round}/${o.rounds} ${v.label}: ${Math.round(s.rps)} req/s, p99 ${s.p99_ms} ms, ${s.cpu_us_per_req.toFixed(1)} CPU µs/req, ${s.faults_per_req.toFixed(2)} faults/req, ${s.errors} errors\n`,
+            `round ${round}/${o.rounds} ${v.label}: ${Math.round(s.rps)} req/s, p99 ${s.p99_ms.toFixed(2)} ms, ${s.cpu_us_per_req.toFixed(1)} CPU µs/req, ${s.faults_per_req.toFixed(2)} faults/req, ${s.errors} errors\n`,
           );
         }
         await sleep(300);
@@ -133,7 +133,7 @@ async function main(): Promise<void> {
   }
   process.stdout.write(`\n${HTTP_SHAPES[o.scenario].title}: medians of ${o.rounds} alternating rounds of ${o.durationS} s, ${o.connections} connections, ${o.workers} workers\n`);
   for (const s of summary) {
-    process.stdout.write(`${s.variant}: ${Math.round(s.rps)} req/s, p99 ${s.p99_ms} ms, ${s.cpu_us_per_req.toFixed(1)} CPU µs/req, ${s.faults_per_req.toFixed(2)} faults/req, ${s.errors} errors\n`);
+    process.stdout.write(`${s.variant}: ${Math.round(s.rps)} req/s, p99 ${s.p99_ms.toFixed(2)} ms, ${s.cpu_us_per_req.toFixed(1)} CPU µs/req, ${s.faults_per_req.toFixed(2)} faults/req, ${s.errors} errors\n`);
   }
 }
 

@@ -259,7 +259,17 @@ export class H1Response {
         post = last ? '\r\n0\r\n\r\n' : '\r\n';
       } else if (last) pre += '0\r\n\r\n';
     }
-    if (!chunk) return socket.write(pre, 'latin1', cb);
+    if (!chunk) {
+      // Nothing left to send (the end of a body already written): no empty
+      // write (a syscall). With nothing pending in the socket, the earlier
+      // writes are in the kernel and their callbacks queued in nextTick
+      // order, so `cb` follows them; otherwise an empty write waits for them.
+      if (pre.length === 0 && socket.writableLength === 0) {
+        if (cb) process.nextTick(cb);
+        return true;
+      }
+      return socket.write(pre, 'latin1', cb);
+    }
     if (pre.length + chunk.length + post.length <= COALESCE_BYTES) {
       const buf = Buffer.allocUnsafe(pre.length + chunk.length + post.length);
       let at = buf.write(pre, 0, 'latin1');

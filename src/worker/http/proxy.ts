@@ -89,9 +89,11 @@ export class ProxyExchange implements UpstreamHandler {
 
   /**
    * Body chunks parsed from one upstream read are held until the parser is
-   * done with it (a microtask): when the response also completed there, it
-   * leaves in a single write with its headers. Backpressure still counts the
-   * held bytes.
+   * done with that read (onReadDone): when the response also completed
+   * there, it leaves in a single write with its headers and end. (Not a
+   * microtask: the native parser's callbacks each run microtasks when they
+   * return, so one would flush before onComplete.) Backpressure still counts
+   * the held bytes.
    */
   #held: Buffer[] | undefined;
   #heldBytes = 0;
@@ -99,10 +101,7 @@ export class ProxyExchange implements UpstreamHandler {
   onData(chunk: Buffer): boolean {
     this.#bytesOut += chunk.length;
     if (this.#held) this.#held.push(chunk);
-    else {
-      this.#held = [chunk];
-      queueMicrotask(() => this.#flushHeld());
-    }
+    else this.#held = [chunk];
     this.#heldBytes += chunk.length;
     const ok = this.#heldBytes + this.res.writableLength < this.res.writableHighWaterMark;
     if (!ok) this.#pauseUpstream();
@@ -132,7 +131,7 @@ export class ProxyExchange implements UpstreamHandler {
     return h.length === 1 ? h[0] : Buffer.concat(h);
   }
 
-  #flushHeld(): void {
+  onReadDone(): void {
     const data = this.#takeHeld();
     if (!data || this.res.destroyed) return;
     // Room left: resume now; otherwise 'drain' will.

@@ -29,6 +29,12 @@ export interface UpstreamHandler {
   /** A body chunk; false asks to stop reading until `resume` is called. */
   onData(chunk: Buffer): boolean;
   onComplete(): void;
+  /**
+   * Every chunk parsed from one upstream read has been given to onData: the
+   * moment to pass them on in one write. (Not called for the read that
+   * completed the response: onComplete comes instead.)
+   */
+  onReadDone?(): void;
   /** Called at most once, never after onComplete. `err.code` says what failed. */
   onError(err: UpstreamError): void;
 }
@@ -146,6 +152,7 @@ class Connection {
     // After each read the parser consumed from the socket itself.
     parser[P!.kOnExecute] = (r: number | Error) => {
       if (r instanceof Error) this.#protocolError(r);
+      else this.#readDone();
     };
     this.parser = parser;
     const socket = net.connect({ host: o.host, port: o.port, noDelay: true });
@@ -252,6 +259,12 @@ class Connection {
     }
     const r = this.parser.execute(d);
     if (r instanceof Error) this.#protocolError(r);
+    else this.#readDone();
+  }
+
+  #readDone(): void {
+    const p = this.current;
+    if (p && !p.done) p.handler.onReadDone?.();
   }
 
   #protocolError(r: Error): void {
