@@ -121,6 +121,7 @@ async function main(): Promise<void> {
   } finally {
     for (const t of targets) await t.stop().catch(() => undefined);
     backend.proc.kill('SIGTERM');
+    fs.rmSync(dir, { recursive: true, force: true });
   }
   const summary = o.variants.map((v) => {
     const ss = samples.get(v)!;

@@ -177,8 +177,21 @@ export function childEnv(extra: Record<string, string> = {}): Record<string, str
   return { ...env, ...extra };
 }
 
+const tempDirs: string[] = [];
+
+/**
+ * A fresh directory under the system temp dir, removed when the test
+ * process exits (kept with MOSN_TEST_KEEP_TMP=1, to look at after a failure).
+ */
 export function tempDir(prefix = 'mosn-test-'): string {
-  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  if (tempDirs.push(dir) === 1) {
+    process.on('exit', () => {
+      if (process.env['MOSN_TEST_KEEP_TMP'] === '1') return;
+      for (const d of tempDirs) fs.rmSync(d, { recursive: true, force: true });
+    });
+  }
+  return dir;
 }
 
 /** Fills in what every test config needs: control socket, admin on port 0. */
