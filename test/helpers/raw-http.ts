@@ -72,6 +72,7 @@ export function parseResponses(buf: Buffer, head: boolean[]): RawResponse[] {
       body = Buffer.concat(parts);
     } else if (headers.has('content-length')) {
       const n = Number(headers.get('content-length')![0]);
+      if (pos + n > buf.length) throw new Error(`incomplete body: ${buf.length - pos} of ${n} bytes`);
       body = buf.subarray(pos, pos + n);
       pos += n;
     } else {

@@ -218,3 +218,39 @@ void t.test('errors: refused, garbage, closed mid-body, headers timeout; abort w
   await t.rejects(silent, { code: 'MOSN_UPSTREAM_HEADERS_TIMEOUT' });
   t.equal(pool.stats.queued, 0, 'nothing left queued');
 });
+
+void t.test('bytes an upstream sends beyond its response never reach the next request', async (t) => {
+  // The first request on each connection is answered with a second, unasked
+  // response behind it: in the same write (/same), or a moment later while
+  // the connection sits idle (/later). Handing either to the next exchange
+  // would answer it with the wrong response (response desync).
+  const s = await rawServer((sock, n, head) => {
+    const path = head.split(' ')[1];
+    if (n > 0) sock.write('HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nfresh');
+    else if (path === '/same') sock.write('HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nokHTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nstale');
+    else if (path === '/later') {
+      sock.write('HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok');
+      setTimeout(() => sock.write('HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nstale'), 50);
+    } else sock.write('HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nfresh');
+  });
+  t.teardown(s.close);
+
+  // /same, with the next request already queued (one connection): it would
+  // be sent on that connection the moment the first response completes.
+  const pool = new H1Pool(options(s.port, { connections: 1 }));
+  t.teardown(() => pool.destroy());
+  const first = fetchVia(pool, { path: '/same' });
+  const next = fetchVia(pool, { path: '/next' });
+  t.equal((await first).body, 'ok');
+  t.equal((await next).body, 'fresh', 'the queued request gets its own response');
+  t.equal(s.accepted(), 2, 'on a new connection');
+
+  // /later: the extra bytes arrive on an idle pooled connection.
+  const pool2 = new H1Pool(options(s.port, { connections: 1 }));
+  t.teardown(() => pool2.destroy());
+  const before = s.accepted();
+  t.equal((await fetchVia(pool2, { path: '/later' })).body, 'ok');
+  await waitFor(() => pool2.stats.idle === 0, { timeoutMs: 5000, what: 'the connection that sent unasked bytes to leave the pool' });
+  t.equal((await fetchVia(pool2, { path: '/next' })).body, 'fresh', 'the next request gets its own response');
+  t.equal(s.accepted() - before, 2, 'on a new connection');
+});

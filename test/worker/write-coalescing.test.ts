@@ -108,7 +108,7 @@ void t.test('writes per proxied response on the client connection', async (t) =>
           res = parseResponses(got, [false]);
           return res.length === 1;
         } catch {
-          return false; // incomplete yet
+          return false; // not complete yet (parseResponses throws on a partial head or body)
         }
       },
       { timeoutMs: 5000, what: `the response to ${path}` },

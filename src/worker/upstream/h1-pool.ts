@@ -107,6 +107,10 @@ class Connection {
   /** Final response headers seen for the current exchange. */
   #responded = false;
   #informational = false;
+  /** A response completed in the read being parsed: the connection goes back to the pool once that read is done. */
+  #parkAfterRead = false;
+  /** A message began that no exchange asked for (bytes after a response, or on an idle connection). */
+  #unasked = false;
   #keepAlive = false;
   #idleMs: number;
   /** The one timeout armed at a time: connect, then response headers or idle. */
@@ -141,8 +145,8 @@ class Connection {
       keepAlive: boolean,
     ): number => this.#onHeadersComplete(headers, status, statusText, upgrade, keepAlive);
     parser[P!.kOnMessageBegin] = () => {
-      // Bytes from an idle connection (nothing asked for them): unusable.
-      if (!this.current) queueMicrotask(() => this.#kill(new UpstreamError('MOSN_UPSTREAM_PROTOCOL', 'data from an idle upstream connection')));
+      // Bytes nothing asked for: the connection is unusable (checked when the read is parsed).
+      if (!this.current) this.#unasked = true;
     };
     parser[P!.kOnBody] = (chunk: Buffer) => {
       const p = this.current;
@@ -254,7 +258,7 @@ class Connection {
   #onData(d: Buffer): void {
     if (!this.current) {
       // Bytes from an idle connection (nothing asked for them): unusable.
-      this.#kill(new UpstreamError('MOSN_UPSTREAM_PROTOCOL', 'data from an idle upstream connection'));
+      this.#kill(new UpstreamError('MOSN_UPSTREAM_PROTOCOL', 'the upstream sent data nothing asked for'));
       return;
     }
     const r = this.parser.execute(d);
@@ -262,7 +266,23 @@ class Connection {
     else this.#readDone();
   }
 
+  /**
+   * A read has been parsed. Only now is a connection whose response
+   * completed in it known to be clean: bytes behind that response in the
+   * same read (a second, unasked response) would otherwise reach the next
+   * exchange, which the pool may have put on this connection meanwhile.
+   */
   #readDone(): void {
+    if (this.#unasked) {
+      this.#parkAfterRead = false;
+      this.#kill(new UpstreamError('MOSN_UPSTREAM_PROTOCOL', 'the upstream sent data nothing asked for'));
+      return;
+    }
+    if (this.#parkAfterRead) {
+      this.#parkAfterRead = false;
+      if (!this.dead) this.pool.idle(this);
+      return;
+    }
     const p = this.current;
     if (p && !p.done) p.handler.onReadDone?.();
   }
@@ -331,7 +351,7 @@ class Connection {
       this.pool.released(this);
     }
     p.handler.onComplete();
-    if (reusable) this.pool.idle(this);
+    if (reusable) this.#parkAfterRead = true;
   }
 
   /** Parks this connection in the pool. */
