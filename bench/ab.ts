@@ -21,7 +21,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { readOptions, usage } from './lib/args.js';
 import { ensureTools } from './lib/install.js';
-import { cpuMs, minorFaults, sleep } from './lib/proc.js';
+import { cpuTimesMs, minorFaults, sleep } from './lib/proc.js';
 import { HTTP_SCENARIOS, HTTP_SHAPES, type HttpScenario } from './lib/shapes.js';
 import { median } from './lib/stats.js';
 import { startBackend, startMosn, type Target } from './lib/targets.js';
@@ -72,6 +72,8 @@ interface Sample {
   rps: number;
   p99_ms: number;
   cpu_us_per_req: number;
+  /** The kernel's part of cpu_us_per_req. */
+  sys_us_per_req: number;
   faults_per_req: number;
   errors: number;
 }
@@ -98,21 +100,23 @@ async function main(): Promise<void> {
       for (const [i, v] of o.variants.entries()) {
         const t = targets[i]!;
         const pids = await t.allPids();
-        const cpu0 = cpuMs(pids);
+        const cpu0 = cpuTimesMs(pids);
         const flt0 = minorFaults(pids);
         const r = await runWrk(tools.wrk, dir, { ...job, port: t.http, durationMs: o.durationS * 1000 });
         const requests = r.requests;
+        const cpu1 = cpuTimesMs(pids);
         const s: Sample = {
           rps: r.rps,
           p99_ms: r.p99_ms,
-          cpu_us_per_req: requests > 0 ? ((cpuMs(pids) - cpu0) * 1000) / requests : NaN,
+          cpu_us_per_req: requests > 0 ? ((cpu1.user + cpu1.system - cpu0.user - cpu0.system) * 1000) / requests : NaN,
+          sys_us_per_req: requests > 0 ? ((cpu1.system - cpu0.system) * 1000) / requests : NaN,
           faults_per_req: requests > 0 ? (minorFaults(pids) - flt0) / requests : NaN,
           errors: r.errors + r.non2xx,
         };
         samples.get(v)!.push(s);
         if (!o.json) {
           process.stdout.write(
-            `round ${round}/${o.rounds} ${v.label}: ${Math.round(s.rps)} req/s, p99 ${s.p99_ms.toFixed(2)} ms, ${s.cpu_us_per_req.toFixed(1)} CPU µs/req, ${s.faults_per_req.toFixed(2)} faults/req, ${s.errors} errors\n`,
+            `round ${round}/${o.rounds} ${v.label}: ${Math.round(s.rps)} req/s, p99 ${s.p99_ms.toFixed(2)} ms, ${s.cpu_us_per_req.toFixed(1)} CPU µs/req (kernel ${s.sys_us_per_req.toFixed(1)}), ${s.faults_per_req.toFixed(2)} faults/req, ${s.errors} errors\n`,
           );
         }
         await sleep(300);
@@ -126,7 +130,7 @@ async function main(): Promise<void> {
   const summary = o.variants.map((v) => {
     const ss = samples.get(v)!;
     const med = (k: keyof Sample): number => median(ss.map((s) => s[k]));
-    return { variant: v.label, rps: med('rps'), p99_ms: med('p99_ms'), cpu_us_per_req: med('cpu_us_per_req'), faults_per_req: med('faults_per_req'), errors: ss.reduce((n, s) => n + s.errors, 0) };
+    return { variant: v.label, rps: med('rps'), p99_ms: med('p99_ms'), cpu_us_per_req: med('cpu_us_per_req'), sys_us_per_req: med('sys_us_per_req'), faults_per_req: med('faults_per_req'), errors: ss.reduce((n, s) => n + s.errors, 0) };
   });
   if (o.json) {
     process.stdout.write(`${JSON.stringify({ scenario: o.scenario, rounds: o.rounds, duration_s: o.durationS, connections: o.connections, workers: o.workers, variants: summary }, null, 2)}\n`);
@@ -134,7 +138,7 @@ async function main(): Promise<void> {
   }
   process.stdout.write(`\n${HTTP_SHAPES[o.scenario].title}: medians of ${o.rounds} alternating rounds of ${o.durationS} s, ${o.connections} connections, ${o.workers} workers\n`);
   for (const s of summary) {
-    process.stdout.write(`${s.variant}: ${Math.round(s.rps)} req/s, p99 ${s.p99_ms.toFixed(2)} ms, ${s.cpu_us_per_req.toFixed(1)} CPU µs/req, ${s.faults_per_req.toFixed(2)} faults/req, ${s.errors} errors\n`);
+    process.stdout.write(`${s.variant}: ${Math.round(s.rps)} req/s, p99 ${s.p99_ms.toFixed(2)} ms, ${s.cpu_us_per_req.toFixed(1)} CPU µs/req (kernel ${s.sys_us_per_req.toFixed(1)}), ${s.faults_per_req.toFixed(2)} faults/req, ${s.errors} errors\n`);
   }
 }
 

@@ -38,7 +38,7 @@ import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import type { HoldResult, HttpResult, Job, TcpResult } from './lib/agent.js';
 import { ensureTools, type Tools } from './lib/install.js';
-import { cpuMs, rssBytes, sleep } from './lib/proc.js';
+import { cpuTimesMs, rssBytes, sleep } from './lib/proc.js';
 import { markdown, scenarioText, upgradeText, writeResults, type Metric, type Report, type RunRecord, type ScenarioResult, type UpgradeResult } from './lib/report.js';
 import { median, ratio } from './lib/stats.js';
 import { HTTP_SCENARIOS, HTTP_SHAPES, type HttpScenario, type HttpShape } from './lib/shapes.js';
@@ -235,6 +235,7 @@ const HTTP_METRICS: Metric[] = [
   { key: 'p50_ms', label: 'p50 ms', digits: 2, better: 'lower' },
   { key: 'p99_ms', label: 'p99 ms', digits: 2, better: 'lower' },
   { key: 'cpu_us', label: 'CPU µs/req', digits: 1, better: 'lower' },
+  { key: 'sys_us', label: 'of it kernel µs/req', digits: 1, better: 'lower' },
   { key: 'errors', label: 'errors', digits: 0 },
   { key: 'backend_conns', label: 'backend conns opened', digits: 0 },
 ];
@@ -268,15 +269,17 @@ async function httpRun(ctx: Ctx, t: Target, shape: HttpShape, connections: numbe
   // The target's CPU time per request (all its processes): on a machine the
   // load tool and the backend share, what the proxy costs shows here first.
   const pids = await t.allPids();
-  const cpu0 = cpuMs(pids);
+  const cpu0 = cpuTimesMs(pids);
   const r: HttpResult =
     ctx.loadTool === 'wrk'
       ? await runWrk(ctx.tools.wrk!, ctx.dir, { ...job, threads: ctx.o.threads })
       : await ctx.agent.run<HttpResult>({ kind: 'http', ...job }, durationMs + 60_000);
   if (!(r.requests > 0)) throw new Error(`no request completed (${r.errors} socket errors)`);
-  const cpu_us = ((cpuMs(pids) - cpu0) * 1000) / r.requests;
+  const cpu1 = cpuTimesMs(pids);
+  const cpu_us = ((cpu1.user + cpu1.system - cpu0.user - cpu0.system) * 1000) / r.requests;
+  const sys_us = ((cpu1.system - cpu0.system) * 1000) / r.requests;
   const after = await ctx.backend!.stats();
-  return { rps: r.rps, p50_ms: r.p50_ms, p99_ms: r.p99_ms, cpu_us, errors: r.errors + r.non2xx, requests: r.requests, backend_conns: after.http - before.http };
+  return { rps: r.rps, p50_ms: r.p50_ms, p99_ms: r.p99_ms, cpu_us, sys_us, errors: r.errors + r.non2xx, requests: r.requests, backend_conns: after.http - before.http };
 }
 
 async function tcpRun(ctx: Ctx, t: Target, direction: 'up' | 'down', durationMs: number): Promise<Record<string, number>> {
@@ -514,7 +517,7 @@ async function main(): Promise<number> {
           const title = o.connections.length > 1 ? `${shape.title}, ${c} connections` : shape.title;
           const s = await runScenario(ctx, o.connections.length > 1 ? `${sc}@${c}` : sc, title, wrkLoad(c, shape), HTTP_METRICS, targets, (t, ms) => httpRun(ctx, t, shape, c, ms), true);
           s.notes.push('backend conns opened: connections the backend accepted during the run (upstream reuse; for direct, the client\'s own connections).');
-          s.notes.push('CPU µs/req: user+system CPU time of all the target\'s processes (master/supervisor included) during the run ÷ requests; for direct, the backend\'s own.');
+          s.notes.push('CPU µs/req: user+system CPU time of all the target\'s processes (master/supervisor included) during the run ÷ requests; for direct, the backend\'s own. "of it kernel": the system part (syscalls, with loopback TCP delivery inside them).');
           done(s);
         }
       } else if (sc === 'tcp-up' || sc === 'tcp-down') {

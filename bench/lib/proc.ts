@@ -30,12 +30,21 @@ function statFields(pid: number | string): string[] | undefined {
 
 /** CPU time (user + system) the processes have used so far, in ms (USER_HZ = 100 on Linux). Gone processes count 0. */
 export function cpuMs(pids: readonly number[]): number {
-  let ticks = 0;
+  const t = cpuTimesMs(pids);
+  return t.user + t.system;
+}
+
+/** CPU time the processes have used so far in user space and in the kernel (syscalls, and the softirq work run inside them), in ms. */
+export function cpuTimesMs(pids: readonly number[]): { user: number; system: number } {
+  let user = 0;
+  let system = 0;
   for (const pid of pids) {
     const f = statFields(pid);
-    if (f) ticks += Number(f[11]) + Number(f[12]);
+    if (!f) continue;
+    user += Number(f[11]);
+    system += Number(f[12]);
   }
-  return ticks * 10;
+  return { user: user * 10, system: system * 10 };
 }
 
 /** Minor page faults the processes have taken so far (field minflt). Gone processes count 0. */

@@ -15,7 +15,7 @@ const skip = !wrk || !/wrk/.test(`${String(wrk.stdout)}${String(wrk.stderr)}`) ?
 
 interface Summary {
   scenario: string;
-  variants: { variant: string; rps: number; cpu_us_per_req: number; faults_per_req: number; errors: number }[];
+  variants: { variant: string; rps: number; cpu_us_per_req: number; sys_us_per_req: number; faults_per_req: number; errors: number }[];
 }
 
 void t.test('bench:ab compares two variants', { skip }, async (t) => {
@@ -36,6 +36,7 @@ void t.test('bench:ab compares two variants', { skip }, async (t) => {
     t.equal(v.errors, 0, `${v.variant}: no errors`);
     // A proxied request costs tens of µs of CPU here; far outside that the reading is broken.
     t.ok(v.cpu_us_per_req > 1 && v.cpu_us_per_req < 100_000, `${v.variant}: plausible CPU ${v.cpu_us_per_req} µs/req`);
+    t.ok(v.sys_us_per_req >= 0 && v.sys_us_per_req <= v.cpu_us_per_req, `${v.variant}: the kernel's part ${v.sys_us_per_req} µs/req is within the CPU`);
     t.ok(v.faults_per_req >= 0, `${v.variant}: faults per request read (${v.faults_per_req})`);
   }
 });
