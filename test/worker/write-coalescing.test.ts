@@ -51,8 +51,14 @@ void t.test('writes per proxied response on the client connection', async (t) =>
       res.writeHead(200, { 'content-length': '10' });
       res.write('12345');
       setTimeout(() => res.end('67890'), 20);
+    } else if (req.url === '/stream') {
+      // The head now, the body when the test says so.
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.flushHeaders();
+      streams.push(res);
     } else res.end();
   });
+  const streams: http.ServerResponse[] = [];
   await new Promise<void>((r) => backend.listen(0, '127.0.0.1', r));
   t.teardown(() => backend.close());
   const port = (backend.address() as net.AddressInfo).port;
@@ -131,4 +137,14 @@ void t.test('writes per proxied response on the client connection', async (t) =>
   t.notOk(split.writes.includes(0), 'no empty write');
   const after = await get('/small');
   t.equal(after.writes.length, 1, 'the connection still answers in one write');
+
+  // A response whose body comes later (server-sent events, long polls): its head reaches the client first.
+  got = Buffer.alloc(0);
+  client.write('GET /stream HTTP/1.1\r\nhost: x\r\n\r\n');
+  await waitFor(() => got.includes('\r\n\r\n'), { timeoutMs: 5000, what: 'the head of a response whose body has not started' });
+  t.match(got.toString('latin1'), /^HTTP\/1\.1 200 OK\r\n[^]*content-type: text\/event-stream\r\n[^]*transfer-encoding: chunked\r\n/, 'status and headers, framed as chunked');
+  t.equal(streams.length, 1, 'the backend still holds the body');
+  streams[0]!.end('data: one\n\n');
+  await waitFor(() => got.includes('data: one') && got.toString('latin1').endsWith('\r\n0\r\n\r\n'), { timeoutMs: 5000, what: 'the end of the streamed body' });
+  t.match(got.toString('latin1'), /\r\n\r\n[0-9a-f]+\r\ndata: one\n\n\r\n0\r\n\r\n$/, 'then the body');
 });

@@ -42,6 +42,8 @@ export function classifyUpstreamError(err: unknown): { status: number; code: Err
   }
 }
 
+const NO_BYTES = Buffer.alloc(0);
+
 export class ProxyExchange implements UpstreamHandler {
   private readonly onDone: (o: ExchangeOutcome) => void;
   #exchange: Exchange | undefined;
@@ -133,7 +135,12 @@ export class ProxyExchange implements UpstreamHandler {
 
   onReadDone(): void {
     const data = this.#takeHeld();
-    if (!data || this.res.destroyed) return;
+    if (this.res.destroyed) return;
+    if (!data) {
+      // Only the head so far (a stream, a long poll): the client gets it now, not with the first body bytes.
+      if (this.res.headersSent && this.res.headPending) this.res.write(NO_BYTES);
+      return;
+    }
     // Room left: resume now; otherwise 'drain' will.
     if (this.res.write(data)) this.#resumeUpstream();
     else this.#pauseUpstream();
