@@ -21,7 +21,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { readOptions, usage } from './lib/args.js';
 import { ensureTools } from './lib/install.js';
-import { cpuTimesMs, minorFaults, sleep } from './lib/proc.js';
+import { perRequest, procCounters, sleep } from './lib/proc.js';
 import { HTTP_SCENARIOS, HTTP_SHAPES, type HttpScenario } from './lib/shapes.js';
 import { median } from './lib/stats.js';
 import { startBackend, startMosn, type Target } from './lib/targets.js';
@@ -100,17 +100,15 @@ async function main(): Promise<void> {
       for (const [i, v] of o.variants.entries()) {
         const t = targets[i]!;
         const pids = await t.allPids();
-        const cpu0 = cpuTimesMs(pids);
-        const flt0 = minorFaults(pids);
+        const before = procCounters(pids);
         const r = await runWrk(tools.wrk, dir, { ...job, port: t.http, durationMs: o.durationS * 1000 });
-        const requests = r.requests;
-        const cpu1 = cpuTimesMs(pids);
+        const used = perRequest(before, procCounters(pids), r.requests);
         const s: Sample = {
           rps: r.rps,
           p99_ms: r.p99_ms,
-          cpu_us_per_req: requests > 0 ? ((cpu1.user + cpu1.system - cpu0.user - cpu0.system) * 1000) / requests : NaN,
-          sys_us_per_req: requests > 0 ? ((cpu1.system - cpu0.system) * 1000) / requests : NaN,
-          faults_per_req: requests > 0 ? (minorFaults(pids) - flt0) / requests : NaN,
+          cpu_us_per_req: used.cpuUs,
+          sys_us_per_req: used.sysUs,
+          faults_per_req: used.faults,
           errors: r.errors + r.non2xx,
         };
         samples.get(v)!.push(s);

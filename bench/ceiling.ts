@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import { readOptions } from './lib/args.js';
 import { which } from './lib/install.js';
-import { childPids, cpuMs, freePort, sleep, waitForPort } from './lib/proc.js';
+import { childPids, freePort, perRequest, procCounters, sleep, waitForPort } from './lib/proc.js';
 import { median } from './lib/stats.js';
 import { cleanEnv, startBackend, startMosn, startNginx, type Target } from './lib/targets.js';
 import { runWrk } from './lib/wrk.js';
@@ -87,9 +87,9 @@ async function main(): Promise<void> {
     for (let round = 1; round <= o.rounds; round++) {
       for (const r of runners) {
         const pids = await r.pids();
-        const cpu0 = cpuMs(pids);
+        const before = procCounters(pids);
         const res = await runWrk(wrk, dir, { ...job, port: r.port, durationMs: o.durationS * 1000 });
-        const cpu = ((cpuMs(pids) - cpu0) * 1000) / res.requests;
+        const cpu = perRequest(before, procCounters(pids), res.requests).cpuUs;
         rows.get(r.name)!.rps.push(res.rps);
         rows.get(r.name)!.cpu.push(cpu);
         process.stderr.write(`round ${round}/${o.rounds} ${r.name.padEnd(12)} req/s ${Math.round(res.rps)}, CPU µs/req ${cpu.toFixed(1)}, errors ${res.errors + res.non2xx}\n`);

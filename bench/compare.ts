@@ -38,7 +38,7 @@ import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import type { HoldResult, HttpResult, Job, TcpResult } from './lib/agent.js';
 import { ensureTools, type Tools } from './lib/install.js';
-import { cpuTimesMs, rssBytes, sleep } from './lib/proc.js';
+import { perRequest, procCounters, rssBytes, sleep } from './lib/proc.js';
 import { markdown, scenarioText, upgradeText, writeResults, type Metric, type Report, type RunRecord, type ScenarioResult, type UpgradeResult } from './lib/report.js';
 import { median, ratio } from './lib/stats.js';
 import { HTTP_SCENARIOS, HTTP_SHAPES, type HttpScenario, type HttpShape } from './lib/shapes.js';
@@ -269,17 +269,15 @@ async function httpRun(ctx: Ctx, t: Target, shape: HttpShape, connections: numbe
   // The target's CPU time per request (all its processes): on a machine the
   // load tool and the backend share, what the proxy costs shows here first.
   const pids = await t.allPids();
-  const cpu0 = cpuTimesMs(pids);
+  const cpuBefore = procCounters(pids);
   const r: HttpResult =
     ctx.loadTool === 'wrk'
       ? await runWrk(ctx.tools.wrk!, ctx.dir, { ...job, threads: ctx.o.threads })
       : await ctx.agent.run<HttpResult>({ kind: 'http', ...job }, durationMs + 60_000);
   if (!(r.requests > 0)) throw new Error(`no request completed (${r.errors} socket errors)`);
-  const cpu1 = cpuTimesMs(pids);
-  const cpu_us = ((cpu1.user + cpu1.system - cpu0.user - cpu0.system) * 1000) / r.requests;
-  const sys_us = ((cpu1.system - cpu0.system) * 1000) / r.requests;
+  const used = perRequest(cpuBefore, procCounters(pids), r.requests);
   const after = await ctx.backend!.stats();
-  return { rps: r.rps, p50_ms: r.p50_ms, p99_ms: r.p99_ms, cpu_us, sys_us, errors: r.errors + r.non2xx, requests: r.requests, backend_conns: after.http - before.http };
+  return { rps: r.rps, p50_ms: r.p50_ms, p99_ms: r.p99_ms, cpu_us: used.cpuUs, sys_us: used.sysUs, errors: r.errors + r.non2xx, requests: r.requests, backend_conns: after.http - before.http };
 }
 
 async function tcpRun(ctx: Ctx, t: Target, direction: 'up' | 'down', durationMs: number): Promise<Record<string, number>> {

@@ -28,33 +28,38 @@ function statFields(pid: number | string): string[] | undefined {
   }
 }
 
-/** CPU time (user + system) the processes have used so far, in ms (USER_HZ = 100 on Linux). Gone processes count 0. */
-export function cpuMs(pids: readonly number[]): number {
-  const t = cpuTimesMs(pids);
-  return t.user + t.system;
+/** What the processes have used so far (gone processes count 0): one read of each /proc/PID/stat. */
+export interface ProcCounters {
+  /** CPU time in user space, ms (USER_HZ = 100 on Linux). */
+  userMs: number;
+  /** CPU time in the kernel (syscalls, and the softirq work run inside them), ms. */
+  systemMs: number;
+  minorFaults: number;
 }
 
-/** CPU time the processes have used so far in user space and in the kernel (syscalls, and the softirq work run inside them), in ms. */
-export function cpuTimesMs(pids: readonly number[]): { user: number; system: number } {
+export function procCounters(pids: readonly number[]): ProcCounters {
   let user = 0;
   let system = 0;
+  let minorFaults = 0;
   for (const pid of pids) {
     const f = statFields(pid);
     if (!f) continue;
+    minorFaults += Number(f[7]);
     user += Number(f[11]);
     system += Number(f[12]);
   }
-  return { user: user * 10, system: system * 10 };
+  return { userMs: user * 10, systemMs: system * 10, minorFaults };
 }
 
-/** Minor page faults the processes have taken so far (field minflt). Gone processes count 0. */
-export function minorFaults(pids: readonly number[]): number {
-  let n = 0;
-  for (const pid of pids) {
-    const f = statFields(pid);
-    if (f) n += Number(f[7]);
-  }
-  return n;
+/** Per request between two readings: CPU µs (all), of it the kernel's, and minor page faults. NaN without requests. */
+export function perRequest(before: ProcCounters, after: ProcCounters, requests: number): { cpuUs: number; sysUs: number; faults: number } {
+  if (!(requests > 0)) return { cpuUs: NaN, sysUs: NaN, faults: NaN };
+  const sysMs = after.systemMs - before.systemMs;
+  return {
+    cpuUs: ((after.userMs - before.userMs + sysMs) * 1000) / requests,
+    sysUs: (sysMs * 1000) / requests,
+    faults: (after.minorFaults - before.minorFaults) / requests,
+  };
 }
 
 /** Pids whose parent is `ppid`. */
