@@ -137,8 +137,9 @@ export class ProxyExchange implements UpstreamHandler {
     const data = this.#takeHeld();
     if (this.res.destroyed) return;
     if (!data) {
-      // Only the head so far (a stream, a long poll): the client gets it now, not with the first body bytes.
-      if (this.res.headersSent && this.res.headPending) this.res.write(NO_BYTES);
+      // Only the head so far (a stream, a long poll): the client gets it now,
+      // not with the first body bytes (an empty write sends a pending head, if any).
+      this.res.write(NO_BYTES);
       return;
     }
     // Room left: resume now; otherwise 'drain' will.

@@ -154,10 +154,7 @@ class Connection {
     };
     parser[P!.kOnMessageComplete] = () => this.#onMessageComplete();
     // After each read the parser consumed from the socket itself.
-    parser[P!.kOnExecute] = (r: number | Error) => {
-      if (r instanceof Error) this.#protocolError(r);
-      else this.#readDone();
-    };
+    parser[P!.kOnExecute] = (r: number | Error) => this.#parsed(r);
     this.parser = parser;
     const socket = net.connect({ host: o.host, port: o.port, noDelay: true });
     this.socket = socket;
@@ -258,12 +255,14 @@ class Connection {
   #onData(d: Buffer): void {
     if (!this.current) {
       // Bytes from an idle connection (nothing asked for them): unusable.
-      this.#kill(new UpstreamError('MOSN_UPSTREAM_PROTOCOL', 'the upstream sent data nothing asked for'));
+      this.#killUnasked();
       return;
     }
-    const r = this.parser.execute(d);
-    if (r instanceof Error) this.#protocolError(r);
-    else this.#readDone();
+    this.#parsed(this.parser.execute(d));
+  }
+
+  #killUnasked(): void {
+    this.#kill(new UpstreamError('MOSN_UPSTREAM_PROTOCOL', 'the upstream sent data nothing asked for'));
   }
 
   /**
@@ -271,11 +270,16 @@ class Connection {
    * completed in it known to be clean: bytes behind that response in the
    * same read (a second, unasked response) would otherwise reach the next
    * exchange, which the pool may have put on this connection meanwhile.
+   * `r`: the parser's result for the read (consumed or executed here).
    */
-  #readDone(): void {
+  #parsed(r: number | Error): void {
+    if (r instanceof Error) {
+      this.#protocolError(r);
+      return;
+    }
     if (this.#unasked) {
       this.#parkAfterRead = false;
-      this.#kill(new UpstreamError('MOSN_UPSTREAM_PROTOCOL', 'the upstream sent data nothing asked for'));
+      this.#killUnasked();
       return;
     }
     if (this.#parkAfterRead) {
