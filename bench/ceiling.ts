@@ -1,8 +1,10 @@
 // npm run bench:ceiling -- [--rounds N] [--duration S] [--connections C] [--workers N]
+//   [--minimal raw|rawc|jsup|srv ...]
 //
 // How far mosn-ts is from the ceiling of a Node proxy: nginx,
-// scripts/minimal-proxy.cjs (`raw`: both sides on Node's native llhttp, no
-// routing, metrics, timeouts, logs, error handling or migration) and mosn-ts,
+// scripts/minimal-proxy.cjs (by default `raw`: both sides on Node's native
+// llhttp, no routing, metrics, timeouts, logs, error handling or migration;
+// --minimal, repeatable, picks its modes, described in that file) and mosn-ts,
 // alternating (A B C A B C ...), small keep-alive responses through the same
 // backend (bench/lib/backend.ts) with wrk; medians of req/s and of CPU µs per
 // request (all of a target's processes, from /proc). Prints a table; writes
@@ -22,19 +24,24 @@ import { runWrk } from './lib/wrk.js';
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
 function parse(argv: string[]) {
-  const o = { rounds: 3, durationS: 10, connections: 64, workers: os.cpus().length };
+  const o = { rounds: 3, durationS: 10, connections: 64, workers: os.cpus().length, minimal: [] as MinimalMode[] };
   readOptions('ceiling', argv, (flag, r) => {
     switch (flag) {
       case '--rounds': o.rounds = r.whole(); break;
       case '--duration': o.durationS = r.whole(); break;
       case '--connections': o.connections = r.whole(); break;
       case '--workers': o.workers = r.whole(); break;
+      case '--minimal': o.minimal.push(r.choice(MINIMAL_MODES)); break;
       default: return false;
     }
     return true;
   });
+  if (o.minimal.length === 0) o.minimal.push('raw');
   return o;
 }
+
+const MINIMAL_MODES = ['raw', 'rawc', 'jsup', 'srv'] as const;
+type MinimalMode = (typeof MINIMAL_MODES)[number];
 
 interface Runner {
   name: string;
@@ -47,9 +54,9 @@ function fromTarget(name: string, t: Target): Runner {
   return { name, port: t.http, pids: () => t.allPids(), stop: () => t.stop() };
 }
 
-async function startMinimal(backendPort: number, workers: number): Promise<Runner> {
+async function startMinimal(mode: MinimalMode, backendPort: number, workers: number): Promise<Runner> {
   const port = await freePort();
-  const p = execa(process.execPath, [path.join(ROOT, 'scripts/minimal-proxy.cjs'), 'raw', String(port), String(backendPort), String(workers)], {
+  const p = execa(process.execPath, [path.join(ROOT, 'scripts/minimal-proxy.cjs'), mode, String(port), String(backendPort), String(workers)], {
     reject: false,
     env: cleanEnv(),
     extendEnv: false,
@@ -57,7 +64,7 @@ async function startMinimal(backendPort: number, workers: number): Promise<Runne
   });
   await waitForPort(port, 15_000, () => p.exitCode === null);
   return {
-    name: 'minimal raw',
+    name: `minimal ${mode}`,
     port,
     pids: async () => [p.pid!, ...childPids(p.pid!)],
     stop: async () => {
@@ -79,7 +86,7 @@ async function main(): Promise<void> {
   const runners: Runner[] = [];
   try {
     runners.push(fromTarget('nginx', await startNginx(nginx, nginxVersion, undefined, peer)));
-    runners.push(await startMinimal(backend.http, o.workers));
+    for (const m of o.minimal) runners.push(await startMinimal(m, backend.http, o.workers));
     runners.push(fromTarget('mosn', await startMosn(ROOT, peer)));
     const job = { port: 0, path: '/', method: 'GET' as const, bodyBytes: 0, close: false, connections: o.connections, threads: 2 };
     for (const r of runners) await runWrk(wrk, dir, { ...job, port: r.port, durationMs: 2000 }); // warm-up

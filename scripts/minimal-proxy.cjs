@@ -7,7 +7,14 @@
 //   node scripts/minimal-proxy.cjs MODE PORT UPSTREAM_PORT WORKERS
 //   MODE raw  both sides on Node's native llhttp binding (_http_common.HTTPParser),
 //             the client side fed by parser.consume() (no JS 'data' events),
-//             each response written in one corked write
+//             the upstream side by 'data' events; each response written in
+//             one corked write
+//        rawc raw, with the upstream parser reading its socket itself too
+//             (parser.consume(), as mosn-ts's pool did until the seventh pass)
+//        jsup the client side as raw; upstream reads land in one shared
+//             buffer (net's onread) and the response is parsed in JS
+//             (content-length only), head and body leaving in one write: the
+//             prototype of src/worker/upstream/h1-response.ts
 //        srv  http.Server + ServerResponse on the client side, the same raw
 //             upstream client (mosn-ts's design since src/worker/upstream/h1-pool.ts)
 // Workers share the port through node:cluster. Drive with wrk; compare CPU
@@ -19,7 +26,7 @@ const http = require('node:http');
 const { HTTPParser, methods } = require('_http_common');
 
 const [mode, port, upPort, workers] = process.argv.slice(2);
-if (!['raw', 'srv'].includes(mode) || !port || !upPort) {
+if (!['raw', 'rawc', 'srv', 'jsup'].includes(mode) || !port || !upPort) {
   console.error('usage: minimal-proxy.cjs raw|srv PORT UPSTREAM_PORT [WORKERS]');
   process.exit(2);
 }
@@ -50,7 +57,11 @@ if (cluster.isPrimary) {
         idle.push(this);
         cb.done();
       };
-      this.sock.on('data', (d) => this.p.execute(d));
+      if (mode === 'rawc') {
+        // the upstream parser reads the socket itself, as mosn-ts's pool does
+        this.p[HTTPParser.kOnExecute | 0] = () => undefined;
+        this.sock.once('connect', () => this.p.consume(this.sock._handle));
+      } else this.sock.on('data', (d) => this.p.execute(d));
     }
   }
 
@@ -60,7 +71,83 @@ if (cluster.isPrimary) {
     return s + `X-Forwarded-For: ${ip}\r\nX-Forwarded-Proto: http\r\n\r\n`;
   };
 
-  if (mode === 'raw') {
+  // jsup: the upstream read with net's onread (one shared buffer, no stream
+  // 'data' events) and its response parsed in JS (content-length only).
+  const RBUF = Buffer.allocUnsafe(65536);
+  const CRLF2 = Buffer.from('\r\n\r\n');
+  const idle2 = [];
+  class Up2 {
+    constructor() {
+      this.cb = null;
+      this.head = '';
+      this.remaining = -1;
+      this.parts = [];
+      this.sock = net.connect({ port: Number(upPort), host: '127.0.0.1', noDelay: true, onread: { buffer: RBUF, callback: (n, b) => this.onRead(n, b) } });
+      this.sock.on('error', () => undefined);
+    }
+    onRead(n, b) {
+      let i = 0;
+      while (i < n) {
+        if (this.remaining < 0) {
+          const e = b.indexOf(CRLF2, i);
+          if (e < 0 || e + 4 > n) throw new Error('prototype: split head');
+          const lines = b.latin1Slice(i, e).split('\r\n');
+          let s = lines[0].replace(/^HTTP\/1\.[01]/, 'HTTP/1.1') + '\r\n';
+          let cl = 0;
+          for (let k = 1; k < lines.length; k++) {
+            const l = lines[k];
+            const c = l.indexOf(':');
+            const name = l.slice(0, c).toLowerCase();
+            if (name === 'content-length') cl = Number(l.slice(c + 1).trim());
+            else if (HOP.has(name)) continue;
+            s += l + '\r\n';
+          }
+          this.head = s + 'Connection: keep-alive\r\n\r\n';
+          this.remaining = cl;
+          this.parts.length = 0;
+          i = e + 4;
+        }
+        const take = Math.min(this.remaining, n - i);
+        if (take > 0) { this.parts.push(Buffer.from(b.buffer, b.byteOffset + i, take)); this.remaining -= take; i += take; }
+        if (this.remaining === 0) {
+          const hl = this.head.length;
+          let total = hl;
+          for (const p of this.parts) total += p.length;
+          const out = Buffer.allocUnsafe(total);
+          out.latin1Write(this.head, 0);
+          let o = hl;
+          for (const p of this.parts) { p.copy(out, o); o += p.length; }
+          this.remaining = -1;
+          const cb = this.cb;
+          this.cb = null;
+          idle2.push(this);
+          cb.done(out);
+        }
+      }
+    }
+  }
+
+  if (mode === 'jsup') {
+    net
+      .createServer({ noDelay: true }, (c) => {
+        c.on('error', () => undefined);
+        const p = new HTTPParser();
+        p.initialize(HTTPParser.REQUEST, {}, 0, 0);
+        let up = null;
+        const cb = { done(out) { c.write(out); up = null; } };
+        p[kHC] = (_maj, _min, headers, method, url) => {
+          up = idle2.pop() ?? new Up2();
+          up.cb = cb;
+          up.sock.write(requestHead(methods[method], url, headers, c.remoteAddress), 'latin1');
+          return 0;
+        };
+        p[kB] = (b) => up.sock.write(b);
+        p[kMC] = () => undefined;
+        p.consume(c._handle);
+        p[HTTPParser.kOnExecute | 0] = () => undefined;
+      })
+      .listen(Number(port), '127.0.0.1');
+  } else if (mode === 'raw' || mode === 'rawc') {
     net
       .createServer({ noDelay: true }, (c) => {
         c.on('error', () => undefined);
