@@ -254,3 +254,68 @@ void t.test('bytes an upstream sends beyond its response never reach the next re
   t.equal((await fetchVia(pool2, { path: '/next' })).body, 'fresh', 'the next request gets its own response');
   t.equal(s.accepted() - before, 2, 'on a new connection');
 });
+
+void t.test('simple and other responses on one connection, whole or in parts; chunks stay intact', async (t) => {
+  // Simple responses (a plain head and a content-length body) are parsed in
+  // JS, the rest by llhttp, each from its first byte; reads land in one
+  // buffer that every upstream connection shares. The chunks handed to
+  // onData are kept as given here (not copied), so a chunk that still
+  // pointed into that buffer would show the bytes of a later read.
+  const s = await rawServer((sock, _n, head) => {
+    switch (head.split(' ')[1]) {
+      case '/simple':
+        sock.write('HTTP/1.1 200 OK\r\ncontent-length: 6\r\n\r\nsimple');
+        break;
+      case '/chunked':
+        sock.write('HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n7\r\nchunked\r\n0\r\n\r\n');
+        break;
+      case '/split-head':
+        sock.write('HTTP/1.1 200 OK\r\ncontent-');
+        setTimeout(() => sock.write('length: 5\r\n\r\nsplit'), 20);
+        break;
+      case '/split-body':
+        sock.write('HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\nfirst');
+        setTimeout(() => sock.write('-last'), 20);
+        break;
+      case '/204':
+        sock.write('HTTP/1.1 204 No Content\r\ncontent-length: 5\r\n\r\n');
+        break;
+    }
+  });
+  t.teardown(s.close);
+  const pool = new H1Pool(options(s.port, { connections: 1 }));
+  t.teardown(() => pool.destroy());
+  const kept: Buffer[][] = [];
+  const fetchKeeping = (path: string): Promise<{ status: number; chunks: Buffer[] }> =>
+    new Promise((resolve, reject) => {
+      let status = 0;
+      const chunks: Buffer[] = [];
+      kept.push(chunks);
+      pool.dispatch({ method: 'GET', path, headers: [], body: null }, {
+        onHeaders: (st) => (status = st),
+        onData: (c) => {
+          chunks.push(c);
+          return true;
+        },
+        onComplete: () => resolve({ status, chunks }),
+        onError: reject,
+      });
+    });
+  const plan: [string, number, string][] = [
+    ['/simple', 200, 'simple'],
+    ['/chunked', 200, 'chunked'],
+    ['/simple', 200, 'simple'],
+    ['/split-head', 200, 'split'],
+    ['/split-body', 200, 'first-last'],
+    ['/204', 204, ''],
+    ['/simple', 200, 'simple'],
+  ];
+  for (const [path, status, body] of plan) {
+    const r = await fetchKeeping(path);
+    t.equal(r.status, status, `${path}: status`);
+    t.equal(Buffer.concat(r.chunks).toString(), body, `${path}: body`);
+  }
+  t.equal(kept[4]!.length, 2, '/split-body arrived as two chunks');
+  t.same(kept.map((c) => Buffer.concat(c).toString()), plan.map((p) => p[2]), 'every chunk still holds its bytes after all the later reads');
+  t.equal(s.accepted(), 1, 'one connection throughout: each parser left it in step');
+});

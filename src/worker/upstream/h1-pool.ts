@@ -5,14 +5,20 @@
 // handler per exchange. One request per connection at a time (no
 // pipelining); a connection goes back to the pool only after a complete
 // response to a completely sent request, and is closed after `idleTimeout`
-// (or earlier, when the upstream's `Keep-Alive: timeout=N` says so). Once
-// connected, the parser reads the socket itself (parser.consume(), as in
-// the HTTP listener): no JS Buffer or 'data' event per read.
+// (or earlier, when the upstream's `Keep-Alive: timeout=N` says so).
+//
+// Reads land in one buffer shared by the worker's upstream connections
+// (net's `onread`: no Buffer or 'data' event per read). Each response is
+// parsed by the JS head parser of h1-response.ts when it is simple (the
+// common case: a plain head and a Content-Length body, the head in its
+// first read), by llhttp otherwise, from its first byte; a read is parsed
+// before the next one can land.
 import net from 'node:net';
 import type { Readable } from 'node:stream';
 import { TimerEntry, timerList } from '../../common/timer-list.js';
 import { nameIs } from '../http/headers.js';
-import { consumeSocket, nativeHttpParser, setReading, type NativeHttpParser, type NativeHttpParserClass } from '../../common/node-internals.js';
+import { nativeHttpParser, setReading, type NativeHttpParser, type NativeHttpParserClass } from '../../common/node-internals.js';
+import { parseSimpleHead } from './h1-response.js';
 
 export interface UpstreamRequest {
   readonly method: string;
@@ -72,6 +78,19 @@ export interface Exchange {
 
 let P: NativeHttpParserClass | undefined;
 
+/** Where every upstream connection of this process reads into; each read is parsed before the next. */
+const READ_BUFFER = Buffer.allocUnsafe(64 * 1024);
+
+/** How the current response is parsed. */
+const enum Parse {
+  /** Nothing of it has arrived. */
+  NotBegun,
+  /** Its head was simple (h1-response.ts): only body bytes are left to count. */
+  Simple,
+  /** By llhttp, from its first byte to its end. */
+  Llhttp,
+}
+
 class Pending implements Exchange {
   conn: Connection | undefined;
   done = false;
@@ -100,8 +119,9 @@ class Connection {
   current: Pending | undefined;
   connected = false;
   dead = false;
-  /** The parser reads the socket itself: reading is controlled on the handle. */
-  #consumed = false;
+  #parse = Parse.NotBegun;
+  /** Parse.Simple: body bytes still to come. */
+  #bodyLeft = 0;
   /** The request body finished (or there was none). */
   #sent = false;
   /** Final response headers seen for the current exchange. */
@@ -153,20 +173,28 @@ class Connection {
       if (p && !p.done && !p.handler.onData(chunk)) this.#setReading(false);
     };
     parser[P!.kOnMessageComplete] = () => this.#onMessageComplete();
-    // After each read the parser consumed from the socket itself.
-    parser[P!.kOnExecute] = (r: number | Error) => this.#parsed(r);
     this.parser = parser;
-    const socket = net.connect({ host: o.host, port: o.port, noDelay: true });
+    const socket = net.connect({
+      host: o.host,
+      port: o.port,
+      noDelay: true,
+      onread: {
+        buffer: READ_BUFFER,
+        // Reading is paused with socket.pause(), never by returning false.
+        callback: (n: number, buf: Uint8Array) => {
+          this.#onRead(buf as Buffer, n);
+          return true;
+        },
+      },
+    });
     this.socket = socket;
     this.#arm('connect', o.connectTimeout);
     socket.once('connect', () => {
       this.connected = true;
       this.#disarm();
-      this.#consumed = consumeSocket(this.parser, socket);
       const p = this.current;
       if (p) this.#send(p);
     });
-    socket.on('data', (d: Buffer) => this.#onData(d));
     socket.on('drain', () => this.#body?.resume());
     socket.on('end', () => this.#onEnd());
     socket.on('error', (err: NodeJS.ErrnoException) => this.#kill(new UpstreamError(err.code ?? 'MOSN_UPSTREAM_CLOSED', err.message)));
@@ -189,6 +217,7 @@ class Connection {
     this.#sent = false;
     this.#responded = false;
     this.#keepAlive = false;
+    this.#parse = Parse.NotBegun;
     const { method, path, headers, body } = p.req;
     let head = `${method} ${path} HTTP/1.1\r\n`;
     let host = false;
@@ -252,13 +281,47 @@ class Connection {
     if (!this.#responded && t > 0) this.#arm('headers', t);
   }
 
-  #onData(d: Buffer): void {
-    if (!this.current) {
+  /** `n` bytes were read into `buf` (READ_BUFFER: nothing may keep a view of it). */
+  #onRead(buf: Buffer, n: number): void {
+    if (this.dead) return;
+    const p = this.current;
+    if (!p) {
       // Bytes from an idle connection (nothing asked for them): unusable.
       this.#killUnasked();
       return;
     }
-    this.#parsed(this.parser.execute(d));
+    let i = 0;
+    if (this.#parse === Parse.NotBegun) {
+      const h = parseSimpleHead(buf, 0, n, p.req.method === 'HEAD');
+      if (!h) this.#parse = Parse.Llhttp;
+      else {
+        this.#parse = Parse.Simple;
+        this.#bodyLeft = h.bodyLength;
+        i = h.headLength;
+        this.#respond(p, h.status, h.statusText, h.headers, h.keepAlive);
+        if (this.current !== p || p.done) return; // aborted from onHeaders
+      }
+    }
+    if (this.#parse === Parse.Llhttp) {
+      // execute() copies what it hands on; the view does not outlive it.
+      this.#parsed(this.parser.execute(buf.subarray(0, n)));
+      return;
+    }
+    const take = Math.min(this.#bodyLeft, n - i);
+    if (take > 0) {
+      const chunk = Buffer.allocUnsafe(take);
+      buf.copy(chunk, 0, i, i + take);
+      i += take;
+      this.#bodyLeft -= take;
+      if (!p.handler.onData(chunk)) this.#setReading(false);
+      if (this.current !== p || p.done) return;
+    }
+    if (this.#bodyLeft === 0) {
+      this.#onMessageComplete();
+      // Bytes behind the response: a message nothing asked for.
+      if (i < n) this.#unasked = true;
+    }
+    this.#parsed(0);
   }
 
   #killUnasked(): void {
@@ -296,13 +359,13 @@ class Connection {
   }
 
   #setReading(on: boolean): void {
-    setReading(this.socket, this.#consumed, on);
+    setReading(this.socket, false, on);
   }
 
   #onEnd(): void {
     // Read-until-close bodies complete here; anything else was cut short.
-    if (this.current && !this.dead) {
-      const r = this.parser.finish();
+    if (this.current && !this.dead && this.#parse !== Parse.NotBegun) {
+      const r = this.#parse === Parse.Llhttp ? this.parser.finish() : new Error('body cut short');
       if (r instanceof Error) {
         this.#kill(new UpstreamError('MOSN_UPSTREAM_CLOSED', 'upstream closed the connection mid-response'));
         return;
@@ -325,17 +388,21 @@ class Connection {
       queueMicrotask(() => this.#kill(new UpstreamError('MOSN_UPSTREAM_PROTOCOL', `unexpected ${status} response`)));
       return 1;
     }
+    this.#respond(p, status, statusText, headers ?? [], keepAlive);
+    // A HEAD response has no body whatever its headers say.
+    return p.req.method === 'HEAD' ? 1 : 0;
+  }
+
+  /** Final response headers for `p`, from either parser. */
+  #respond(p: Pending, status: number, statusText: string, raw: string[], keepAlive: boolean): void {
     this.#disarm();
     this.#responded = true;
     this.#keepAlive = keepAlive;
-    const raw = headers ?? [];
     if (keepAlive) this.#idleMs = keepAliveHint(raw, this.pool.options.idleTimeout);
     // A late resume (after this exchange ended) must not undo the next exchange's pause.
     p.handler.onHeaders(status, statusText, raw, () => {
       if (this.current === p) this.#setReading(true);
     });
-    // A HEAD response has no body whatever its headers say.
-    return p.req.method === 'HEAD' ? 1 : 0;
   }
 
   #onMessageComplete(): void {
@@ -347,6 +414,7 @@ class Connection {
     if (!p || p.done) return;
     p.done = true;
     this.current = undefined;
+    this.#parse = Parse.NotBegun;
     const reusable = this.#keepAlive && this.#sent && !this.dead;
     if (!reusable) {
       this.#unpipeBody();
