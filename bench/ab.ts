@@ -1,5 +1,5 @@
 // npm run bench:ab -- --variant ROOT[+NAME=VALUE...] --variant ... [--scenario
-//   keepalive|large|upload|newconn] [--rounds N] [--duration S]
+//   keepalive|chunked|large|upload|newconn] [--rounds N] [--duration S]
 //   [--connections C] [--workers N] [--json]
 //
 // A/B of mosn-ts builds or settings on one load: each --variant is a mosn-ts

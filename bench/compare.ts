@@ -13,6 +13,7 @@
 //
 // Scenarios (--scenarios, default all):
 //   keepalive  HTTP/1.1 keep-alive, small responses: req/s, p50, p99
+//   chunked    the same small responses without a length (chunked framing)
 //   large      64 KiB responses
 //   upload     1 MiB uploads (POST)
 //   newconn    a new connection per request (Connection: close)

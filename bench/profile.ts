@@ -1,4 +1,4 @@
-// npm run bench:profile -- [--scenario keepalive|large|upload|newconn]
+// npm run bench:profile -- [--scenario keepalive|chunked|large|upload|newconn]
 //   [--duration S] [--connections C] [--workers N] [--top N] [--keep] [--perf]
 //
 // CPU-profiles mosn-ts's workers under one wrk load (the same backend, config

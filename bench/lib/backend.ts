@@ -6,6 +6,7 @@
 // two ports, so the backend is not the bottleneck on one core:
 //   HTTP  GET  /       a small response ("hello, world\n")
 //         GET  /64k    65,536 bytes
+//         GET  /chunked the small response without a length (chunked framing)
 //         POST /upload reads the whole body (any size), answers its length
 //   TCP   first byte 'U': a sink; counts the bytes until the client's FIN,
 //                         then answers "<count>\n" and closes
@@ -38,6 +39,11 @@ function httpServer(): http.Server {
         res.writeHead(200, { 'content-type': 'text/plain', 'content-length': Buffer.byteLength(body) });
         res.end(body);
       });
+      return;
+    }
+    if (req.url === '/chunked') {
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      res.end(SMALL);
       return;
     }
     const body = req.url === '/64k' ? LARGE : req.url === '/' || req.url === '/small' ? SMALL : undefined;

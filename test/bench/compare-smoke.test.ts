@@ -51,7 +51,7 @@ void t.test('bench:compare --smoke (mosn-ts and the direct backend)', async (t) 
   t.comment(`load tool: ${rep.load_tool}`);
 
   const names = rep.scenarios.map((s) => s.name);
-  t.same(names, ['keepalive', 'large', 'upload', 'newconn', 'tcp-up', 'tcp-down', 'idle'], 'every scenario ran');
+  t.same(names, ['keepalive', 'chunked', 'large', 'upload', 'newconn', 'tcp-up', 'tcp-down', 'idle'], 'every scenario ran');
   for (const s of rep.scenarios) {
     t.same(s.targets, ['mosn', 'direct'], `${s.name}: both targets`);
     t.same(s.rounds.filter((x) => x.error), [], `${s.name}: no run failed`);

@@ -1,10 +1,10 @@
 // The HTTP engine's fallback path: parsers fed from socket 'data' events
 // instead of reading sockets themselves (parser.consume). It is what runs on
 // a Node.js without consume, and what MOSN_NO_PARSER_CONSUME=1 forces. The
-// downstream, proxy, big-body and write-coalescing tests run again here with
-// it forced, in this process (the in-process HTTP engine) and in every mosn
-// process they start (the environment is inherited). The upstream pool never
-// consumes (it reads with net's onread), so its tests are not repeated.
+// downstream, proxy, big-body, upstream-pool and write-coalescing tests run
+// again here with it forced, in this process (the in-process upstream pool
+// and HTTP engine) and in every mosn process they start (the environment is
+// inherited).
 import t from 'tap';
 import { httpBackend } from '../helpers/backends.js';
 import { startMosn } from '../helpers/mosn.js';
@@ -35,4 +35,5 @@ void t.test('the fallback is in effect', async (t) => {
 await import('./http-downstream.test.js');
 await import('./http-proxy.test.js');
 await import('./big-body.test.js');
+await import('./upstream-pool.test.js');
 await import('./write-coalescing.test.js');

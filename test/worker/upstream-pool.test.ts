@@ -260,7 +260,10 @@ void t.test('simple and other responses on one connection, whole or in parts; ch
   // JS, the rest by llhttp, each from its first byte; reads land in one
   // buffer that every upstream connection shares. The chunks handed to
   // onData are kept as given here (not copied), so a chunk that still
-  // pointed into that buffer would show the bytes of a later read.
+  // pointed into that buffer would show the bytes of a later read. The
+  // first response llhttp has to take (/chunked) keeps the connection with
+  // llhttp, which then reads the socket itself: the responses after it are
+  // read that way.
   const s = await rawServer((sock, _n, head) => {
     switch (head.split(' ')[1]) {
       case '/simple':
@@ -303,19 +306,21 @@ void t.test('simple and other responses on one connection, whole or in parts; ch
     });
   const plan: [string, number, string][] = [
     ['/simple', 200, 'simple'],
-    ['/chunked', 200, 'chunked'],
-    ['/simple', 200, 'simple'],
-    ['/split-head', 200, 'split'],
     ['/split-body', 200, 'first-last'],
     ['/204', 204, ''],
     ['/simple', 200, 'simple'],
+    ['/split-head', 200, 'split'],
+    ['/chunked', 200, 'chunked'],
+    ['/simple', 200, 'simple'],
+    ['/split-body', 200, 'first-last'],
+    ['/chunked', 200, 'chunked'],
   ];
   for (const [path, status, body] of plan) {
     const r = await fetchKeeping(path);
     t.equal(r.status, status, `${path}: status`);
     t.equal(Buffer.concat(r.chunks).toString(), body, `${path}: body`);
   }
-  t.equal(kept[4]!.length, 2, '/split-body arrived as two chunks');
+  t.equal(kept[1]!.length, 2, '/split-body arrived as two chunks');
   t.same(kept.map((c) => Buffer.concat(c).toString()), plan.map((p) => p[2]), 'every chunk still holds its bytes after all the later reads');
   t.equal(s.accepted(), 1, 'one connection throughout: each parser left it in step');
 });

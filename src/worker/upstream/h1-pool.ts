@@ -12,12 +12,15 @@
 // parsed by the JS head parser of h1-response.ts when it is simple (the
 // common case: a plain head and a Content-Length body, the head in its
 // first read), by llhttp otherwise, from its first byte; a read is parsed
-// before the next one can land.
+// before the next one can land. A connection that once needed llhttp (an
+// upstream that answers chunked, say) stays with it: from then on the
+// parser reads the socket itself (parser.consume(), as in the HTTP
+// listener), which is what that kind of response costs least with.
 import net from 'node:net';
 import type { Readable } from 'node:stream';
 import { TimerEntry, timerList } from '../../common/timer-list.js';
 import { nameIs } from '../http/headers.js';
-import { nativeHttpParser, setReading, type NativeHttpParser, type NativeHttpParserClass } from '../../common/node-internals.js';
+import { consumeSocket, nativeHttpParser, setReading, type NativeHttpParser, type NativeHttpParserClass } from '../../common/node-internals.js';
 import { parseSimpleHead } from './h1-response.js';
 
 export interface UpstreamRequest {
@@ -122,6 +125,8 @@ class Connection {
   #parse = Parse.NotBegun;
   /** Parse.Simple: body bytes still to come. */
   #bodyLeft = 0;
+  /** llhttp reads the socket itself (for good): reading is controlled on the handle. */
+  #consumed = false;
   /** The request body finished (or there was none). */
   #sent = false;
   /** Final response headers seen for the current exchange. */
@@ -173,6 +178,8 @@ class Connection {
       if (p && !p.done && !p.handler.onData(chunk)) this.#setReading(false);
     };
     parser[P!.kOnMessageComplete] = () => this.#onMessageComplete();
+    // After each read the parser consumed from the socket itself.
+    parser[P!.kOnExecute] = (r: number | Error) => this.#parsed(r);
     this.parser = parser;
     const socket = net.connect({
       host: o.host,
@@ -217,7 +224,7 @@ class Connection {
     this.#sent = false;
     this.#responded = false;
     this.#keepAlive = false;
-    this.#parse = Parse.NotBegun;
+    this.#parse = this.#consumed ? Parse.Llhttp : Parse.NotBegun;
     const { method, path, headers, body } = p.req;
     let head = `${method} ${path} HTTP/1.1\r\n`;
     let host = false;
@@ -304,7 +311,10 @@ class Connection {
     }
     if (this.#parse === Parse.Llhttp) {
       // execute() copies what it hands on; the view does not outlive it.
-      this.#parsed(this.parser.execute(buf.subarray(0, n)));
+      const r = this.parser.execute(buf.subarray(0, n));
+      // Later reads go straight to llhttp (where Node has consume()).
+      if (!this.#consumed && !this.dead && !(r instanceof Error)) this.#consumed = consumeSocket(this.parser, this.socket);
+      this.#parsed(r);
       return;
     }
     const take = Math.min(this.#bodyLeft, n - i);
@@ -359,7 +369,7 @@ class Connection {
   }
 
   #setReading(on: boolean): void {
-    setReading(this.socket, false, on);
+    setReading(this.socket, this.#consumed, on);
   }
 
   #onEnd(): void {
@@ -414,7 +424,7 @@ class Connection {
     if (!p || p.done) return;
     p.done = true;
     this.current = undefined;
-    this.#parse = Parse.NotBegun;
+    this.#parse = this.#consumed ? Parse.Llhttp : Parse.NotBegun;
     const reusable = this.#keepAlive && this.#sent && !this.dead;
     if (!reusable) {
       this.#unpipeBody();
