@@ -324,3 +324,35 @@ void t.test('simple and other responses on one connection, whole or in parts; ch
   t.same(kept.map((c) => Buffer.concat(c).toString()), plan.map((p) => p[2]), 'every chunk still holds its bytes after all the later reads');
   t.equal(s.accepted(), 1, 'one connection throughout: each parser left it in step');
 });
+
+void t.test('a body paused in its first read, before llhttp reads the socket itself, resumes and completes at EOF', async (t) => {
+  // llhttp takes this response (no length). The reader asks for a pause
+  // while the first read is parsed in JS, i.e. before llhttp reads the socket
+  // itself; the resume comes after that switch and must restart reading
+  // there, or the rest of the body and the upstream's FIN never arrive.
+  const s = await rawServer((sock) => {
+    sock.write('HTTP/1.1 200 OK\r\nconnection: close\r\n\r\nfirst;');
+    setTimeout(() => sock.end('second;third'), 50);
+  });
+  t.teardown(s.close);
+  const pool = new H1Pool(options(s.port));
+  t.teardown(() => pool.destroy());
+  const body = await new Promise<string>((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let resume: (() => void) | undefined;
+    let paused = false;
+    pool.dispatch({ method: 'GET', path: '/', headers: [], body: null }, {
+      onHeaders: (_s, _t, _h, r) => (resume = r),
+      onData: (c) => {
+        chunks.push(Buffer.from(c));
+        if (paused) return true;
+        paused = true;
+        setTimeout(() => resume!(), 20);
+        return false;
+      },
+      onComplete: () => resolve(Buffer.concat(chunks).toString()),
+      onError: reject,
+    });
+  });
+  t.equal(body, 'first;second;third');
+});
