@@ -127,36 +127,39 @@ if (cluster.isPrimary) {
     }
   }
 
+  // The client side of raw, rawc and jsup: native llhttp fed by consume();
+  // each request goes to an upstream from `take()`, which answers through `cb`.
+  const serveClient = (c, take, cb) => {
+    c.on('error', () => undefined);
+    const p = new HTTPParser();
+    p.initialize(HTTPParser.REQUEST, {}, 0, 0);
+    let up = null;
+    p[kHC] = (_maj, _min, headers, method, url) => {
+      up = take();
+      up.cb = cb;
+      up.sock.write(requestHead(methods[method], url, headers, c.remoteAddress), 'latin1');
+      return 0;
+    };
+    p[kB] = (b) => up.sock.write(b);
+    p[kMC] = () => undefined;
+    if (c._handle && c._handle.isStreamBase) {
+      p.consume(c._handle);
+      p[HTTPParser.kOnExecute | 0] = () => undefined;
+    } else c.on('data', (d) => p.execute(d));
+  };
+
   if (mode === 'jsup') {
     net
       .createServer({ noDelay: true }, (c) => {
-        c.on('error', () => undefined);
-        const p = new HTTPParser();
-        p.initialize(HTTPParser.REQUEST, {}, 0, 0);
-        let up = null;
-        const cb = { done(out) { c.write(out); up = null; } };
-        p[kHC] = (_maj, _min, headers, method, url) => {
-          up = idle2.pop() ?? new Up2();
-          up.cb = cb;
-          up.sock.write(requestHead(methods[method], url, headers, c.remoteAddress), 'latin1');
-          return 0;
-        };
-        p[kB] = (b) => up.sock.write(b);
-        p[kMC] = () => undefined;
-        p.consume(c._handle);
-        p[HTTPParser.kOnExecute | 0] = () => undefined;
+        serveClient(c, () => idle2.pop() ?? new Up2(), { done: (out) => c.write(out) });
       })
       .listen(Number(port), '127.0.0.1');
   } else if (mode === 'raw' || mode === 'rawc') {
     net
       .createServer({ noDelay: true }, (c) => {
-        c.on('error', () => undefined);
-        const p = new HTTPParser();
-        p.initialize(HTTPParser.REQUEST, {}, 0, 0);
-        let up = null;
         let head = '';
         let body = [];
-        const cb = {
+        serveClient(c, () => idle.pop() ?? new Upstream(), {
           head(status, msg, headers) {
             let s = `HTTP/1.1 ${status} ${msg}\r\n`;
             for (let i = 0; i < headers.length; i += 2) if (!HOP.has(headers[i].toLowerCase())) s += `${headers[i]}: ${headers[i + 1]}\r\n`;
@@ -171,21 +174,8 @@ if (cluster.isPrimary) {
             c.write(head, 'latin1');
             for (const b of body) c.write(b);
             c.uncork();
-            up = null;
           },
-        };
-        p[kHC] = (_maj, _min, headers, method, url) => {
-          up = idle.pop() ?? new Upstream();
-          up.cb = cb;
-          up.sock.write(requestHead(methods[method], url, headers, c.remoteAddress), 'latin1');
-          return 0;
-        };
-        p[kB] = (b) => up.sock.write(b);
-        p[kMC] = () => undefined;
-        if (c._handle && c._handle.isStreamBase) {
-          p.consume(c._handle);
-          p[HTTPParser.kOnExecute | 0] = () => undefined;
-        } else c.on('data', (d) => p.execute(d));
+        });
       })
       .listen(Number(port), '127.0.0.1');
   } else {
