@@ -375,8 +375,8 @@ class Connection {
   #onEnd(): void {
     // Read-until-close bodies complete here; anything else was cut short.
     if (this.current && !this.dead && this.#parse !== Parse.NotBegun) {
-      const r = this.#parse === Parse.Llhttp ? this.parser.finish() : new Error('body cut short');
-      if (r instanceof Error) {
+      // A simple response ends by its length, never at EOF.
+      if (this.#parse === Parse.Simple || this.parser.finish() instanceof Error) {
         this.#kill(new UpstreamError('MOSN_UPSTREAM_CLOSED', 'upstream closed the connection mid-response'));
         return;
       }
