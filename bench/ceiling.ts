@@ -1,5 +1,5 @@
 // npm run bench:ceiling -- [--rounds N] [--duration S] [--connections C] [--workers N]
-//   [--minimal raw|rawc|jsup|srv ...]
+//   [--minimal raw|rawc|jsup|jsall|srv ...]
 //
 // How far mosn-ts is from the ceiling of a Node proxy: nginx,
 // scripts/minimal-proxy.cjs (by default `raw`: both sides on Node's native
@@ -40,7 +40,7 @@ function parse(argv: string[]) {
   return o;
 }
 
-const MINIMAL_MODES = ['raw', 'rawc', 'jsup', 'srv'] as const;
+const MINIMAL_MODES = ['raw', 'rawc', 'jsup', 'jsall', 'srv'] as const;
 type MinimalMode = (typeof MINIMAL_MODES)[number];
 
 interface Runner {

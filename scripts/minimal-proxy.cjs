@@ -15,6 +15,10 @@
 //             buffer (net's onread) and the response is parsed in JS
 //             (content-length only), head and body leaving in one write: the
 //             prototype of src/worker/upstream/h1-response.ts
+//        jsall jsup, and the client side too: its reads land in the same
+//             shared buffer (net's onread switched on for an accepted socket:
+//             the user-buffer mode Node gives sockets it connects) and each
+//             request head is parsed in JS (bodiless requests only)
 //        srv  http.Server + ServerResponse on the client side, the same raw
 //             upstream client (mosn-ts's design since src/worker/upstream/h1-pool.ts)
 // Workers share the port through node:cluster. Drive with wrk; compare CPU
@@ -26,13 +30,15 @@ const http = require('node:http');
 const { HTTPParser, methods } = require('_http_common');
 
 const [mode, port, upPort, workers] = process.argv.slice(2);
-if (!['raw', 'rawc', 'srv', 'jsup'].includes(mode) || !port || !upPort) {
+if (!['raw', 'rawc', 'srv', 'jsup', 'jsall'].includes(mode) || !port || !upPort) {
   console.error('usage: minimal-proxy.cjs raw|srv PORT UPSTREAM_PORT [WORKERS]');
   process.exit(2);
 }
 if (cluster.isPrimary) {
   for (let i = 0; i < Number(workers ?? 2); i++) cluster.fork();
 } else {
+  // A normal exit on SIGINT, so `node --cpu-prof` writes each worker's profile.
+  process.on('SIGINT', () => process.exit(0));
   const kHC = HTTPParser.kOnHeadersComplete | 0;
   const kB = HTTPParser.kOnBody | 0;
   const kMC = HTTPParser.kOnMessageComplete | 0;
@@ -148,7 +154,42 @@ if (cluster.isPrimary) {
     } else c.on('data', (d) => p.execute(d));
   };
 
-  if (mode === 'jsup') {
+  // jsall: the client's reads land in RBUF too (nothing keeps a view of it:
+  // each read is handled before the next can arrive).
+  const sym = (s, name) => Object.getOwnPropertySymbols(s).find((x) => x.description === name);
+  const onClientRead = function (n, b) {
+    const c = this;
+    let i = 0;
+    while (i < n) {
+      const e = b.indexOf(CRLF2, i);
+      if (e < 0 || e + 4 > n) throw new Error('prototype: split request head');
+      const lines = b.latin1Slice(i, e).split('\r\n');
+      const sp1 = lines[0].indexOf(' ');
+      const sp2 = lines[0].indexOf(' ', sp1 + 1);
+      const headers = [];
+      for (let k = 1; k < lines.length; k++) {
+        const l = lines[k];
+        const colon = l.indexOf(':');
+        headers.push(l.slice(0, colon), l.slice(colon + 1).trim());
+      }
+      const up = idle2.pop() ?? new Up2();
+      up.cb = c.mosnCb;
+      up.sock.write(requestHead(lines[0].slice(0, sp1), lines[0].slice(sp1 + 1, sp2), headers, c.remoteAddress), 'latin1');
+      i = e + 4;
+    }
+  };
+  if (mode === 'jsall') {
+    net
+      .createServer({ noDelay: true, pauseOnConnect: true }, (c) => {
+        c.on('error', () => undefined);
+        c.mosnCb = { done: (out) => c.write(out) };
+        c[sym(c, 'kBuffer')] = RBUF;
+        c[sym(c, 'kBufferCb')] = onClientRead;
+        c._handle.useUserBuffer(RBUF);
+        c.resume();
+      })
+      .listen(Number(port), '127.0.0.1');
+  } else if (mode === 'jsup') {
     net
       .createServer({ noDelay: true }, (c) => {
         serveClient(c, () => idle2.pop() ?? new Up2(), { done: (out) => c.write(out) });

@@ -7,7 +7,7 @@ import { httpBackend, echoHandler } from '../helpers/backends.js';
 import { startMosn } from '../helpers/mosn.js';
 import { WORKER_MALLOC_TRIM_THRESHOLD } from '../../src/supervisor/worker-process.js';
 
-void t.test('workers get --max-semi-space-size=4, then MOSN_WORKER_NODE_ARGS', async (t) => {
+void t.test('workers get --max-semi-space-size=4 and --no-allocation-site-pretenuring, then MOSN_WORKER_NODE_ARGS', async (t) => {
   const be = await httpBackend(echoHandler('a'));
   t.teardown(() => be.close());
   const m = await startMosn(
@@ -24,7 +24,7 @@ void t.test('workers get --max-semi-space-size=4, then MOSN_WORKER_NODE_ARGS', a
   for (const pid of pids) {
     const argv = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
     const flags = argv.filter((a) => a.startsWith('--'));
-    t.same(flags, ['--max-semi-space-size=4', '--stack-size=2000', '--max-semi-space-size=8'], `worker ${pid}: ${flags.join(' ')}`);
+    t.same(flags, ['--max-semi-space-size=4', '--no-allocation-site-pretenuring', '--stack-size=2000', '--max-semi-space-size=8'], `worker ${pid}: ${flags.join(' ')}`);
   }
 });
 
