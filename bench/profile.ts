@@ -1,5 +1,5 @@
 // npm run bench:profile -- [--scenario keepalive|chunked|large|upload|newconn]
-//   [--duration S] [--connections C] [--workers N] [--top N] [--keep] [--perf]
+//   [--duration S] [--connections C] [--workers N] [--top N] [--keep] [--perf | --gc]
 //
 // CPU-profiles mosn-ts's workers under one wrk load (the same backend, config
 // and request shapes as bench:compare), then prints where their time went:
@@ -7,6 +7,10 @@
 // (scripts/cpuprofile-top.mjs), per worker. The profiles stay in the printed
 // directory with --keep (open them in Chrome DevTools or speedscope).
 // Profiling slows the workers down: read shares, not req/s.
+//
+// --gc runs the workers with V8's --trace-gc-nvp instead and prints what the
+// load cost in garbage collection, per request: bytes allocated and
+// promoted, scavenges and full GCs and their pauses (bench/lib/gc-trace.ts).
 //
 // --perf samples the workers with Linux perf instead (`perf record -e
 // cpu-clock`, workers on --perf-basic-prof so JIT frames have names) and
@@ -25,13 +29,14 @@ import { readOptions } from './lib/args.js';
 import { HTTP_SCENARIOS, HTTP_SHAPES, type HttpScenario } from './lib/shapes.js';
 import { ensureTools, which } from './lib/install.js';
 import { sleep } from './lib/proc.js';
+import { formatGcSummary, summariseGcTrace } from './lib/gc-trace.js';
 import { startBackend, startMosn } from './lib/targets.js';
 import { runWrk } from './lib/wrk.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
 function parse(argv: string[]) {
-  const o = { scenario: 'keepalive' as HttpScenario, durationS: 10, connections: 64, workers: os.availableParallelism(), top: 25, keep: false, perf: false };
+  const o = { scenario: 'keepalive' as HttpScenario, durationS: 10, connections: 64, workers: os.availableParallelism(), top: 25, keep: false, perf: false, gc: false };
   readOptions('profile', argv, (flag, r) => {
     switch (flag) {
       case '--scenario': o.scenario = r.choice([...HTTP_SCENARIOS]); break;
@@ -41,6 +46,7 @@ function parse(argv: string[]) {
       case '--top': o.top = r.whole(); break;
       case '--keep': o.keep = true; break;
       case '--perf': o.perf = true; break;
+      case '--gc': o.gc = true; break;
       default: return false;
     }
     return true;
@@ -54,9 +60,12 @@ async function main(): Promise<void> {
   if (!tools.wrk) throw new Error('wrk is needed (apt-get install wrk)');
   const perf = o.perf ? await which('perf') : undefined;
   if (o.perf && !perf) throw new Error('--perf needs Linux perf (Debian: apt-get install linux-perf)');
+  if (o.perf && o.gc) throw new Error('--perf and --gc are two different runs: pick one');
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mosn-profile-'));
   const profDir = path.join(dir, 'profiles');
   fs.mkdirSync(profDir);
+  const gcLog = o.gc ? path.join(dir, 'gc.log') : undefined;
+  let gcReport = '';
   const backend = await startBackend(ROOT, o.workers);
   const mosn = await startMosn(ROOT, {
     dir,
@@ -64,7 +73,8 @@ async function main(): Promise<void> {
     backend,
     maxConnections: o.connections * 2,
     httpConnections: o.connections,
-    mosnEnv: { MOSN_WORKER_NODE_ARGS: perf ? '--perf-basic-prof' : `--cpu-prof --cpu-prof-dir=${profDir}` },
+    mosnEnv: { MOSN_WORKER_NODE_ARGS: perf ? '--perf-basic-prof' : o.gc ? '--trace-gc-nvp' : `--cpu-prof --cpu-prof-dir=${profDir}` },
+    mosnStdout: gcLog,
   });
   const perfData = path.join(profDir, 'perf.data');
   let workerPids: number[] = [];
@@ -73,6 +83,7 @@ async function main(): Promise<void> {
     const job = { ...shape, port: mosn.http, connections: o.connections, threads: 2 };
     await runWrk(tools.wrk, dir, { ...job, durationMs: 2000 }); // warm-up
     workerPids = await mosn.workerPids();
+    const gcFrom = gcLog && fs.existsSync(gcLog) ? fs.statSync(gcLog).size : 0;
     const recorder = perf ? execa(perf, ['record', '-q', '-e', 'cpu-clock', '-F', '999', '-p', workerPids.join(','), '-o', perfData], { reject: false, all: true }) : undefined;
     const r = await runWrk(tools.wrk, dir, { ...job, durationMs: o.durationS * 1000 });
     if (recorder) {
@@ -80,12 +91,17 @@ async function main(): Promise<void> {
       const done = await recorder;
       if (!fs.existsSync(perfData)) throw new Error(`perf record failed (exit ${String(done.exitCode)}): ${String(done.all).slice(-500)}`);
     }
+    if (gcLog) {
+      const text = fs.readFileSync(gcLog, 'latin1').slice(gcFrom);
+      gcReport = formatGcSummary(summariseGcTrace(text), r.requests);
+    }
     process.stdout.write(`${o.scenario}: ${Math.round(r.rps)} req/s, p50 ${r.p50_ms} ms, p99 ${r.p99_ms} ms, errors ${r.errors} (profiled: slower than usual)\n`);
   } finally {
     await mosn.stop();
     backend.proc.kill('SIGTERM');
   }
   if (perf) await perfReport(perf, perfData, workerPids, o.top);
+  else if (o.gc) process.stdout.write(`\n${gcReport}\n`);
   else await cpuprofileReport(profDir, o.workers, o.top);
   if (o.keep) process.stdout.write(`\nprofiles kept in ${profDir}\n`);
   else fs.rmSync(dir, { recursive: true, force: true });

@@ -111,8 +111,8 @@ export function directTarget(be: Backend): Target {
 }
 
 /** A peer or mosn process: stdout ignored, stderr kept for error messages. */
-function spawnProc(bin: string, args: string[], env: Record<string, string> = cleanEnv()) {
-  return execa(bin, args, { reject: false, env, extendEnv: false, stdio: ['ignore', 'ignore', 'pipe'] });
+function spawnProc(bin: string, args: string[], env: Record<string, string> = cleanEnv(), stdout?: string) {
+  return execa(bin, args, { reject: false, env, extendEnv: false, stdin: 'ignore', stdout: stdout === undefined ? 'ignore' : { file: stdout }, stderr: 'pipe' });
 }
 type Proc = ReturnType<typeof spawnProc>;
 
@@ -160,6 +160,8 @@ export interface PeerOptions {
   httpConnections: number;
   /** Extra environment for mosn-ts's supervisor (e.g. MOSN_WORKER_NODE_ARGS for profiling). */
   mosnEnv?: Record<string, string>;
+  /** A file that gets mosn-ts's stdout, its workers' included (V8 traces); otherwise it is dropped. */
+  mosnStdout?: string;
 }
 
 /** a >= b for dotted versions ("1.22.1" >= "1.21.4"). */
@@ -342,7 +344,7 @@ export async function startMosn(root: string, o: PeerOptions): Promise<Target> {
   const file = path.join(dir, 'mosn.yaml');
   fs.writeFileSync(file, conf);
   const env = cleanEnv(o.mosnEnv);
-  const p = spawnProc(process.execPath, [mosnJs, 'start', '-c', file], env);
+  const p = spawnProc(process.execPath, [mosnJs, 'start', '-c', file], env, o.mosnStdout);
   const stderr = captureStderr(p);
   const status = async (): Promise<MosnStatus> => {
     const r = await execa(process.execPath, [mosnctlJs, '--socket', sock, 'status', '--json'], { reject: false, env, extendEnv: false });

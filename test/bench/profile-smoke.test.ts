@@ -60,6 +60,34 @@ void t.test('bench:profile --perf: perf samples by area', { skip: noWrk || (awai
   t.same(after, [], "the workers' perf maps are removed");
 });
 
+void t.test('bench:profile --gc: what the load cost in garbage collection', { skip: noWrk }, async (t) => {
+  const r = await profile('--gc');
+  t.equal(r.exitCode, 0, `exit code (stderr: ${String(r.stderr).slice(-2000)})`);
+  const out = String(r.stdout);
+  t.match(out, /^keepalive: \d+ req\/s, .* errors 0 /m, 'the load ran without errors');
+  const allocated = /^ {2}allocated +([\d,.]+) bytes\/request$/m.exec(out);
+  t.ok(allocated && Number(allocated[1]!.replace(/,/g, '')) > 0, `bytes allocated per request are reported: ${out}`);
+  t.match(out, /^ {2}scavenges +\d+ /m, 'and the scavenges');
+});
+
+const GC_TRACE = `
+[101:0x1]     3291 ms: pause=8.5 mutator=60.8 gc=s reduce_memory=0 scavenge=8.11 total_size_before=22804312 allocated=4000000 promoted=140000 new_space_survived=352312
+some other line
+[102:0x2]     3337 ms: pause=0.5 mutator=105.7 gc=s reduce_memory=0 scavenge=0.75 allocated=3000000 promoted=1000 new_space_survived=231464
+[101:0x1]     4363 ms: pause=7.0 mutator=1.0 gc=mc reduce_memory=0 allocated=1000000 promoted=0
+`;
+
+void t.test('gc-trace sums --trace-gc-nvp lines', async (t) => {
+  const { summariseGcTrace, formatGcSummary } = await import('../../bench/lib/gc-trace.js');
+  const s = summariseGcTrace(GC_TRACE);
+  t.same(s, { scavenges: 2, scavengePauseMs: 9, fullGcs: 1, fullGcPauseMs: 7, allocatedBytes: 8_000_000, promotedBytes: 141_000 });
+  const text = formatGcSummary(s, 1000);
+  t.match(text, /^ {2}allocated +8,000 bytes\/request$/m);
+  t.match(text, /^ {2}promoted +141 bytes\/request$/m);
+  t.match(text, /^ {2}scavenges +2 \(one per 500 requests\), pause 9\.00 µs\/request$/m);
+  t.match(text, /^ {2}full GCs +1, pause 7\.00 µs\/request$/m);
+});
+
 const REPORT = `
 # Samples: 8K of event 'cpu-clock'
 #

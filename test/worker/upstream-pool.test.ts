@@ -330,7 +330,7 @@ void t.test('a body paused in its first read, before llhttp reads the socket its
     let resume: (() => void) | undefined;
     let paused = false;
     pool.dispatch({ method: 'GET', path: '/', headers: [], body: null }, {
-      onHeaders: (_s, _t, _h, r) => (resume = r),
+      onHeaders: (_s, _t, _h, x) => (resume = () => x.resume()),
       onData: (c) => {
         chunks.push(Buffer.from(c));
         if (paused) return true;

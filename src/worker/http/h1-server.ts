@@ -146,7 +146,8 @@ export class H1Response {
   #head: string | undefined;
   #chunked = false;
   #noBody: boolean;
-  #finished: (() => void)[] = [];
+  /** What runs once the response is done: mostly one function (the access record), so no array for it. */
+  #finished: (() => void) | (() => void)[] | undefined;
 
   constructor(
     readonly conn: H1Connection,
@@ -242,8 +243,11 @@ export class H1Response {
 
   /** Runs `fn` once the response is done (flushed, or the connection died). */
   onFinished(fn: () => void): void {
+    const f = this.#finished;
     if (this.done) fn();
-    else this.#finished.push(fn);
+    else if (f === undefined) this.#finished = fn;
+    else if (typeof f === 'function') this.#finished = [f, fn];
+    else f.push(fn);
   }
 
   /** One write (or one corked batch) of: pending head, chunk framing, chunk, terminator. */
@@ -308,8 +312,9 @@ export class H1Response {
 
   #runFinished(): void {
     const f = this.#finished;
-    this.#finished = [];
-    for (const fn of f) fn();
+    this.#finished = undefined;
+    if (typeof f === 'function') f();
+    else if (f) for (const fn of f) fn();
   }
 }
 

@@ -240,28 +240,25 @@ export class HttpListener implements H1Handler {
     if (this.ctx.draining) res.keepAlive = false;
 
     const match = this.#router.route(req.host, req.url, req);
-    const finish = (status: number, error: ErrorCode | undefined, bytesOut: number, upstream?: string): void => {
-      this.#record(req, res, conn, match?.vhost, match?.route, status, error, upstream, started, bytesOut);
-    };
     if (!match) {
       this.#local(res, 404, 'no route matched\n', 'MOSN_ERR_NO_ROUTE');
-      finish(404, 'MOSN_ERR_NO_ROUTE', 0);
+      this.#record(req, res, conn, undefined, undefined, 404, 'MOSN_ERR_NO_ROUTE', undefined, started, 0);
       return;
     }
-    const { route } = match;
+    const { vhost, route } = match;
     if (route.direct_response) {
       const d = route.direct_response;
       const body = Buffer.from(d.body);
       res.writeHead(d.status, reasonOf(d.status), ['content-type', d.content_type, 'content-length', String(body.length)]);
       res.end(body);
-      finish(d.status, undefined, body.length);
+      this.#record(req, res, conn, vhost, route, d.status, undefined, undefined, started, body.length);
       return;
     }
     if (route.redirect) {
       const location = redirectLocation(route, req);
       res.writeHead(route.redirect.status, reasonOf(route.redirect.status), ['location', location, 'content-length', '0']);
       res.end();
-      finish(route.redirect.status, undefined, 0);
+      this.#record(req, res, conn, vhost, route, route.redirect.status, undefined, undefined, started, 0);
       return;
     }
     const action = route.route!;
@@ -269,7 +266,7 @@ export class HttpListener implements H1Handler {
     const endpoint = cluster?.pick();
     if (!cluster || !endpoint) {
       this.#local(res, 503, 'no healthy upstream\n', 'MOSN_ERR_NO_HEALTHY_UPSTREAM');
-      finish(503, 'MOSN_ERR_NO_HEALTHY_UPSTREAM', 0);
+      this.#record(req, res, conn, vhost, route, 503, 'MOSN_ERR_NO_HEALTHY_UPSTREAM', undefined, started, 0);
       return;
     }
     const upstream = endpoint.address.text;
@@ -283,7 +280,7 @@ export class HttpListener implements H1Handler {
         this.ctx.metrics.upstreamErrors.labels(cluster.name, code).inc();
         this.#local(res, status, `upstream error: ${code}\n`, code);
       },
-      (o) => finish(o.status, o.error, o.bytesOut, upstream),
+      (o) => this.#record(req, res, conn, vhost, route, o.status, o.error, upstream, started, o.bytesOut),
     );
     const headers = upstreamRequestHeaders(req.rawHeaders, { clientIp: conn.remoteAddress ?? '', proto: 'http', host: req.host }, action.host_rewrite);
     exchange.start(rewritePath(req.url, route), headers);

@@ -47,7 +47,6 @@ const NO_BYTES = Buffer.alloc(0);
 export class ProxyExchange implements UpstreamHandler {
   private readonly onDone: (o: ExchangeOutcome) => void;
   #exchange: Exchange | undefined;
-  #resume: (() => void) | undefined;
   #timeout: TimerEntry | undefined;
   #settled = false;
   #bytesOut = 0;
@@ -81,9 +80,8 @@ export class ProxyExchange implements UpstreamHandler {
     else this.onError(err);
   }
 
-  onHeaders(statusCode: number, statusText: string, rawHeaders: string[], resume: () => void): void {
+  onHeaders(statusCode: number, statusText: string, rawHeaders: string[]): void {
     this.#timeout?.cancel();
-    this.#resume = resume;
     const res = this.res;
     if (res.destroyed) return;
     res.writeHead(statusCode, statusText, stripHopByHop(rawHeaders));
@@ -122,7 +120,7 @@ export class ProxyExchange implements UpstreamHandler {
   #resumeUpstream(): void {
     if (!this.#pausedUpstream) return;
     this.#pausedUpstream = false;
-    this.#resume?.();
+    this.#exchange?.resume();
   }
 
   #takeHeld(): Buffer | undefined {

@@ -33,9 +33,9 @@ export interface UpstreamRequest {
 }
 
 export interface UpstreamHandler {
-  /** Final (>= 200) response headers. `resume` undoes a pause requested by onData. */
-  onHeaders(status: number, statusText: string, rawHeaders: string[], resume: () => void): void;
-  /** A body chunk; false asks to stop reading until `resume` is called. */
+  /** Final (>= 200) response headers of `exchange` (what dispatch() returned). */
+  onHeaders(status: number, statusText: string, rawHeaders: string[], exchange: Exchange): void;
+  /** A body chunk; false asks to stop reading until the exchange's resume() is called. */
   onData(chunk: Buffer): boolean;
   onComplete(): void;
   /**
@@ -77,6 +77,8 @@ export interface PoolOptions {
 /** A dispatched exchange: abort() cancels it wherever it is (queued, connecting, in flight). */
 export interface Exchange {
   abort(err: UpstreamError): void;
+  /** Undoes a pause asked for by onData returning false (a no-op once the exchange is over). */
+  resume(): void;
 }
 
 let P: NativeHttpParserClass | undefined;
@@ -107,6 +109,12 @@ class Pending implements Exchange {
   abort(err: UpstreamError): void {
     if (this.done) return;
     this.pool.abort(this, err);
+  }
+
+  resume(): void {
+    // A late resume (after this exchange ended) must not undo the next exchange's pause.
+    const c = this.conn;
+    if (c && c.current === this) c.resumeReading();
   }
 
   fail(err: UpstreamError): void {
@@ -409,10 +417,12 @@ class Connection {
     this.#responded = true;
     this.#keepAlive = keepAlive;
     if (keepAlive) this.#idleMs = keepAliveHint(raw, this.pool.options.idleTimeout);
-    // A late resume (after this exchange ended) must not undo the next exchange's pause.
-    p.handler.onHeaders(status, statusText, raw, () => {
-      if (this.current === p) this.#setReading(true);
-    });
+    p.handler.onHeaders(status, statusText, raw, p);
+  }
+
+  /** Reading resumes after a pause an exchange asked for (Pending.resume). */
+  resumeReading(): void {
+    this.#setReading(true);
   }
 
   #onMessageComplete(): void {
@@ -497,14 +507,27 @@ class Connection {
 
 }
 
+let lastKeepAlive = '';
+let lastTimeout = -1;
+
+/** N of `timeout=N` in a Keep-Alive value, or -1. An upstream sends the same value every time: the last one is remembered. */
+function keepAliveTimeout(value: string): number {
+  if (value !== lastKeepAlive) {
+    const m = /timeout\s*=\s*(\d+)/i.exec(value);
+    lastKeepAlive = value;
+    lastTimeout = m ? Number(m[1]) : -1;
+  }
+  return lastTimeout;
+}
+
 /** The upstream's `Keep-Alive: timeout=N` (seconds), less a second of margin, caps our idle time. */
 function keepAliveHint(raw: readonly string[], configured: number): number {
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!;
     if (!nameIs(name, 'keep-alive')) continue;
-    const m = /timeout\s*=\s*(\d+)/i.exec(raw[i + 1]!);
-    if (!m) return configured;
-    const hint = Math.max(0, Number(m[1]) * 1000 - 1000);
+    const seconds = keepAliveTimeout(raw[i + 1]!);
+    if (seconds < 0) return configured;
+    const hint = Math.max(0, seconds * 1000 - 1000);
     if (hint === 0) return 1; // closes at once when parked: no margin left
     return configured > 0 ? Math.min(configured, hint) : hint;
   }

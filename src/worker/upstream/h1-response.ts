@@ -83,10 +83,16 @@ export function parseSimpleHead(buf: Buffer, start: number, end: number, noBody:
       case 10:
         if (nameIs(name, 'connection')) {
           if (hasTab(s, colon, eol)) return undefined;
-          for (const t of value.split(',')) {
-            const token = t.trim().toLowerCase();
-            if (token === 'close') close = true;
-            else if (token === 'keep-alive') keepAliveToken = true;
+          // Mostly one token: no split then.
+          if (!value.includes(',')) {
+            if (nameIs(value, 'close')) close = true;
+            else if (nameIs(value, 'keep-alive')) keepAliveToken = true;
+          } else {
+            for (const t of value.split(',')) {
+              const token = t.trim().toLowerCase();
+              if (token === 'close') close = true;
+              else if (token === 'keep-alive') keepAliveToken = true;
+            }
           }
         }
         break;
