@@ -41,7 +41,7 @@ import {
   type NativeHttpParser,
   type NativeHttpParserClass,
 } from '../../common/node-internals.js';
-import { nameIs } from './headers.js';
+import { connectionTokens, isHopByHop, nameIs } from './headers.js';
 
 export interface H1Timeouts {
   /** ms a keep-alive connection may sit idle; 0 = no limit. */
@@ -170,13 +170,15 @@ export class H1Response {
   }
 
   /**
-   * Sets the status line and headers (flat [name, value, ...], without
-   * hop-by-hop headers); they are written with the first body bytes.
+   * Sets the status line and headers (flat [name, value, ...]); they are
+   * written with the first body bytes. `headers` must hold no hop-by-hop
+   * headers, unless `dropHopByHop` asks for them to be left out here (a
+   * response passed on from an upstream: no stripped copy of its headers).
    * Framing and `Connection` are the server's: content-length passes
    * through, otherwise HTTP/1.1 clients get chunked encoding and HTTP/1.0
    * clients a body that ends with the connection.
    */
-  writeHead(status: number, reason: string, headers: readonly string[]): void {
+  writeHead(status: number, reason: string, headers: readonly string[], dropHopByHop = false): void {
     if (this.headersSent) return;
     this.headersSent = true;
     this.statusCode = status;
@@ -184,8 +186,10 @@ export class H1Response {
     let head = `HTTP/1.1 ${status} ${reason}\r\n`;
     let length = false;
     let date = false;
+    const extra = dropHopByHop ? connectionTokens(headers) : undefined;
     for (let i = 0; i < headers.length; i += 2) {
       const name = headers[i]!;
+      if (dropHopByHop && isHopByHop(name, extra)) continue;
       if (!length && nameIs(name, 'content-length')) length = true;
       else if (!date && nameIs(name, 'date')) date = true;
       head += `${name}: ${headers[i + 1]!}\r\n`;

@@ -32,7 +32,7 @@ function alwaysHopByHop(name: string): boolean {
 }
 
 /** Header names a `Connection` header lists beyond the always-hop-by-hop ones (lower case), if any. */
-function connectionTokens(raw: readonly string[]): Set<string> | undefined {
+export function connectionTokens(raw: readonly string[]): Set<string> | undefined {
   let tokens: Set<string> | undefined;
   for (let i = 0; i < raw.length; i += 2) {
     if (!nameIs(raw[i]!, 'connection')) continue;
@@ -60,12 +60,15 @@ export function stripHopByHop(raw: readonly string[], keep?: ReadonlySet<string>
   const out: string[] = [];
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!;
-    if (alwaysHopByHop(name) || extra?.has(name.toLowerCase())) {
-      if (!keep?.has(name.toLowerCase())) continue;
-    }
+    if (isHopByHop(name, extra) && !keep?.has(name.toLowerCase())) continue;
     out.push(name, raw[i + 1]!);
   }
   return out;
+}
+
+/** `name` is hop-by-hop: always, or listed in the message's `Connection` header (`extra`, from connectionTokens). */
+export function isHopByHop(name: string, extra: ReadonlySet<string> | undefined): boolean {
+  return alwaysHopByHop(name) || (extra !== undefined && extra.has(name.toLowerCase()));
 }
 
 export interface ForwardedInfo {

@@ -8,7 +8,6 @@ import { TimerEntry, timerList } from '../../common/timer-list.js';
 import type { Endpoint } from '../upstream/cluster.js';
 import { UpstreamError, type Exchange, type UpstreamHandler } from '../upstream/h1-pool.js';
 import type { H1Request, H1Response } from './h1-server.js';
-import { stripHopByHop } from './headers.js';
 
 export interface ExchangeOutcome {
   status: number;
@@ -84,7 +83,7 @@ export class ProxyExchange implements UpstreamHandler {
     this.#timeout?.cancel();
     const res = this.res;
     if (res.destroyed) return;
-    res.writeHead(statusCode, statusText, stripHopByHop(rawHeaders));
+    res.writeHead(statusCode, statusText, rawHeaders, true);
   }
 
   /**
