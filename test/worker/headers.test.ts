@@ -2,7 +2,7 @@
 // hop-by-hop removal (fixed names and those `Connection` lists), and the
 // X-Forwarded-* family, on flat [name, value, ...] lists.
 import t from 'tap';
-import { nameIs, stripHopByHop, upstreamRequestHeaders } from '../../src/worker/http/headers.js';
+import { nameIs, upstreamRequestHeaders } from '../../src/worker/http/headers.js';
 
 void t.test('nameIs compares ASCII case-insensitively and nothing else', async (t) => {
   t.ok(nameIs('Content-Length', 'content-length'));
@@ -16,7 +16,10 @@ void t.test('nameIs compares ASCII case-insensitively and nothing else', async (
   t.notOk(nameIs('a\rb', 'a-b'));
 });
 
-void t.test('stripHopByHop drops fixed and Connection-listed names in any case, keeps the rest in order', async (t) => {
+/** The request headers for the upstream, without the four X-Forwarded-* entries it appends (no host given: no X-Forwarded-Host). */
+const stripped = (raw: string[], keep?: ReadonlySet<string>): string[] => upstreamRequestHeaders(raw, { clientIp: 'c', proto: 'http', host: undefined }, undefined, keep).slice(0, -4);
+
+void t.test('hop-by-hop headers: fixed and Connection-listed names dropped in any case, the rest kept in order', async (t) => {
   const raw = [
     'Host', 'a',
     'CONNECTION', 'Keep-Alive, X-Private , close',
@@ -30,8 +33,8 @@ void t.test('stripHopByHop drops fixed and Connection-listed names in any case, 
     'X-Public', 'ok',
     'Close', 'not a hop-by-hop header name, so it stays',
   ];
-  t.strictSame(stripHopByHop(raw), ['Host', 'a', 'X-Public', 'ok', 'Close', 'not a hop-by-hop header name, so it stays']);
-  t.strictSame(stripHopByHop(raw, new Set(['upgrade', 'connection'])), [
+  t.strictSame(stripped(raw), ['Host', 'a', 'X-Public', 'ok', 'Close', 'not a hop-by-hop header name, so it stays']);
+  t.strictSame(stripped(raw, new Set(['upgrade', 'connection'])), [
     'Host', 'a',
     'CONNECTION', 'Keep-Alive, X-Private , close',
     'Upgrade', 'h2c',
@@ -47,6 +50,26 @@ void t.test('upstreamRequestHeaders: X-Forwarded-* in any case, Expect dropped, 
     'X-Forwarded-Host', 'orig.test',
     'Accept', '*/*',
     'x-forwarded-for', '10.0.0.1, 127.0.0.1',
+    'x-forwarded-proto', 'http',
+  ]);
+});
+
+void t.test('upstreamRequestHeaders: repeated X-Forwarded-For joined in order, Connection-listed and hop-by-hop names dropped', async (t) => {
+  const raw = ['Host', 'a.test', 'X-Forwarded-For', '1.1.1.1', 'Connection', 'keep-alive, X-Drop', 'X-Drop', 'v', 'x-forwarded-for', '2.2.2.2, 3.3.3.3', 'Keep-Alive', '5', 'Accept', '*/*'];
+  t.strictSame(upstreamRequestHeaders(raw, { clientIp: '127.0.0.1', proto: 'http', host: 'a.test' }, undefined), [
+    'Host', 'a.test',
+    'Accept', '*/*',
+    'x-forwarded-for', '1.1.1.1, 2.2.2.2, 3.3.3.3, 127.0.0.1',
+    'x-forwarded-proto', 'http',
+    'x-forwarded-host', 'a.test',
+  ]);
+  // The Upgrade handshake keeps its two hop-by-hop headers.
+  const up = ['Host', 'a.test', 'Connection', 'Upgrade', 'Upgrade', 'websocket'];
+  t.strictSame(upstreamRequestHeaders(up, { clientIp: '127.0.0.1', proto: 'http', host: undefined }, undefined, new Set(['upgrade', 'connection'])), [
+    'Host', 'a.test',
+    'Connection', 'Upgrade',
+    'Upgrade', 'websocket',
+    'x-forwarded-for', '127.0.0.1',
     'x-forwarded-proto', 'http',
   ]);
 });

@@ -50,22 +50,6 @@ function addToken(tokens: Set<string> | undefined, token: string): Set<string> |
   return (tokens ?? new Set()).add(name.toLowerCase());
 }
 
-/**
- * Copies `raw` without hop-by-hop headers. `keep` names (lower case)
- * hop-by-hop headers to keep anyway (the Upgrade handshake keeps `upgrade`
- * and `connection`).
- */
-export function stripHopByHop(raw: readonly string[], keep?: ReadonlySet<string>): string[] {
-  const extra = connectionTokens(raw);
-  const out: string[] = [];
-  for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i]!;
-    if (isHopByHop(name, extra) && !keep?.has(name.toLowerCase())) continue;
-    out.push(name, raw[i + 1]!);
-  }
-  return out;
-}
-
 /** `name` is hop-by-hop: always, or listed in the message's `Connection` header (`extra`, from connectionTokens). */
 export function isHopByHop(name: string, extra: ReadonlySet<string> | undefined): boolean {
   return alwaysHopByHop(name) || (extra !== undefined && extra.has(name.toLowerCase()));
@@ -80,26 +64,43 @@ export interface ForwardedInfo {
 /**
  * Request headers for the upstream: hop-by-hop and Expect removed,
  * X-Forwarded-For appended to, X-Forwarded-Proto and -Host set (kept when
- * already present for -Host), Host optionally rewritten.
+ * already present for -Host), Host optionally rewritten. `keep` names
+ * (lower case) hop-by-hop headers to keep anyway (the Upgrade handshake
+ * keeps `upgrade` and `connection`).
  */
 export function upstreamRequestHeaders(raw: readonly string[], fwd: ForwardedInfo, hostRewrite: string | undefined, keep?: ReadonlySet<string>): string[] {
-  const out = stripHopByHop(raw, keep);
+  // One pass: no stripped copy to walk again.
+  const extra = connectionTokens(raw);
+  const out: string[] = [];
   let xff: string | undefined;
   let haveXfHost = false;
-  for (let i = out.length - 2; i >= 0; i -= 2) {
-    const name = out[i]!;
-    if (nameIs(name, 'x-forwarded-for')) {
-      xff = xff === undefined ? out[i + 1]! : `${out[i + 1]!}, ${xff}`;
-      out.splice(i, 2);
-    } else if (nameIs(name, 'x-forwarded-proto') || nameIs(name, 'expect')) {
-      // Expect: 100-continue was answered by the downstream server already;
-      // forwarding it would make the upstream wait for a continue nobody sends.
-      out.splice(i, 2);
-    } else if (nameIs(name, 'x-forwarded-host')) {
-      haveXfHost = true;
-    } else if (hostRewrite !== undefined && nameIs(name, 'host')) {
-      out[i + 1] = hostRewrite;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!;
+    if (isHopByHop(name, extra) && !keep?.has(name.toLowerCase())) continue;
+    let value = raw[i + 1]!;
+    switch (name.length) {
+      case 15:
+        if (nameIs(name, 'x-forwarded-for')) {
+          xff = xff === undefined ? value : `${xff}, ${value}`;
+          continue;
+        }
+        break;
+      case 17:
+        if (nameIs(name, 'x-forwarded-proto')) continue;
+        break;
+      case 6:
+        // Expect: 100-continue was answered by the downstream server already;
+        // forwarding it would make the upstream wait for a continue nobody sends.
+        if (nameIs(name, 'expect')) continue;
+        break;
+      case 16:
+        if (nameIs(name, 'x-forwarded-host')) haveXfHost = true;
+        break;
+      case 4:
+        if (hostRewrite !== undefined && nameIs(name, 'host')) value = hostRewrite;
+        break;
     }
+    out.push(name, value);
   }
   out.push('x-forwarded-for', xff === undefined ? fwd.clientIp : `${xff}, ${fwd.clientIp}`);
   out.push('x-forwarded-proto', fwd.proto);
