@@ -31,7 +31,7 @@ const { HTTPParser, methods } = require('_http_common');
 
 const [mode, port, upPort, workers] = process.argv.slice(2);
 if (!['raw', 'rawc', 'srv', 'jsup', 'jsall'].includes(mode) || !port || !upPort) {
-  console.error('usage: minimal-proxy.cjs raw|srv PORT UPSTREAM_PORT [WORKERS]');
+  console.error('usage: minimal-proxy.cjs raw|rawc|jsup|jsall|srv PORT UPSTREAM_PORT [WORKERS]');
   process.exit(2);
 }
 if (cluster.isPrimary) {
