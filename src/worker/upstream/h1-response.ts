@@ -83,17 +83,9 @@ export function parseSimpleHead(buf: Buffer, start: number, end: number, noBody:
       case 10:
         if (nameIs(name, 'connection')) {
           if (hasTab(s, colon, eol)) return undefined;
-          // Mostly one token: no split then.
-          if (!value.includes(',')) {
-            if (nameIs(value, 'close')) close = true;
-            else if (nameIs(value, 'keep-alive')) keepAliveToken = true;
-          } else {
-            for (const t of value.split(',')) {
-              const token = t.trim().toLowerCase();
-              if (token === 'close') close = true;
-              else if (token === 'keep-alive') keepAliveToken = true;
-            }
-          }
+          const tokens = connectionFlags(value);
+          if (tokens & CLOSE) close = true;
+          if (tokens & KEEP_ALIVE) keepAliveToken = true;
         }
         break;
       case 16:
@@ -110,6 +102,32 @@ export function parseSimpleHead(buf: Buffer, start: number, end: number, noBody:
   if (length < 0 && !bodiless && !noBody) return undefined;
   const keepAlive = (minor === 1 ? !close : keepAliveToken) && (length >= 0 || bodiless);
   return { status, statusText, headers, keepAlive, bodyLength: noBody || bodiless ? 0 : length, headLength };
+}
+
+const CLOSE = 1;
+const KEEP_ALIVE = 2;
+
+/**
+ * The close and keep-alive tokens of a Connection value, as llhttp reads
+ * them: comma-separated, spaces around a token ignored and nothing else
+ * (String.prototype.trim() would also drop a no-break space, 0xA0, which
+ * llhttp keeps as part of the token). A one-token value is not copied.
+ */
+function connectionFlags(value: string): number {
+  let found = 0;
+  for (let from = 0; from <= value.length; ) {
+    let to = value.indexOf(',', from);
+    if (to < 0) to = value.length;
+    let a = from;
+    let b = to;
+    while (a < b && value.charCodeAt(a) === 32) a++;
+    while (b > a && value.charCodeAt(b - 1) === 32) b--;
+    const token = value.slice(a, b);
+    if (nameIs(token, 'close')) found |= CLOSE;
+    else if (nameIs(token, 'keep-alive')) found |= KEEP_ALIVE;
+    from = to + 1;
+  }
+  return found;
 }
 
 function hasTab(s: string, from: number, to: number): boolean {
