@@ -232,6 +232,7 @@ class Connection {
     this.#sent = false;
     this.#responded = false;
     this.#keepAlive = false;
+    // Where the next response is parsed: set here, where every exchange starts.
     this.#parse = this.#consumed ? Parse.Llhttp : Parse.NotBegun;
     const { method, path, headers, body } = p.req;
     let head = `${method} ${path} HTTP/1.1\r\n`;
@@ -434,7 +435,6 @@ class Connection {
     if (!p || p.done) return;
     p.done = true;
     this.current = undefined;
-    this.#parse = this.#consumed ? Parse.Llhttp : Parse.NotBegun;
     const reusable = this.#keepAlive && this.#sent && !this.dead;
     if (!reusable) {
       this.#unpipeBody();
